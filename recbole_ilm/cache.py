@@ -1,0 +1,31 @@
+"""On-disk cache for artefacts derived from a dataset (id index, tokenizer, CF embeddings, pretrained backbones).
+
+A cache entry lives in ``<checkpoint_dir>/ilm_cache/<dataset>/<kind>-<hash>`` where the hash covers everything the
+artefact depends on: the dataset's exact user/item vocabulary (so any change of filtering changes the key) and the
+hyper-parameters passed by the caller.
+"""
+
+import hashlib
+import json
+import os
+
+
+def dataset_fingerprint(dataset):
+    """Hash of the internal user and item vocabularies (the id mapping), the same for every split of a dataset."""
+    h = hashlib.sha1()
+    for field in (dataset.uid_field, dataset.iid_field):
+        for token in dataset.field2id_token[field]:
+            h.update(str(token).encode("utf-8"))
+            h.update(b"\x00")
+        h.update(b"\x01")
+    return h.hexdigest()[:16]
+
+
+def cache_path(config, kind, key):
+    """Folder for the artefact ``kind`` identified by the JSON-serialisable ``key`` (created if missing)."""
+    blob = json.dumps(key, sort_keys=True, default=str).encode("utf-8")
+    digest = hashlib.sha1(blob).hexdigest()[:12]
+    root = config["ilm_cache_dir"] or os.path.join(config["checkpoint_dir"], "ilm_cache")
+    path = os.path.join(root, str(config["dataset"]), f"{kind}-{digest}")
+    os.makedirs(path, exist_ok=True)
+    return path

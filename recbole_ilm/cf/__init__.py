@@ -1,0 +1,21 @@
+"""Collaborative-filtering embeddings: the Q-Former's input. ``get_cf_embeddings`` picks the configured source."""
+
+from recbole_ilm.cf.external import checkpoint_embeddings, file_embeddings
+from recbole_ilm.cf.ials import ials_embeddings, training_matrix
+from recbole_ilm.errors import ILMConfigError
+
+
+def get_cf_embeddings(config, train_dataset):
+    """``(user_table [user_num, d], item_table [item_num, d])`` float32 arrays, row 0 = padding."""
+    source = config["cf_source"] or "ials"
+    if source == "ials":
+        return ials_embeddings(config, train_dataset)
+    matrix = training_matrix(train_dataset)
+    if source == "checkpoint":
+        if not config["cf_checkpoint"]:
+            raise ILMConfigError("cf_source: checkpoint needs cf_checkpoint: <path to a RecBole .pth>")
+        return checkpoint_embeddings(config["cf_checkpoint"], train_dataset.item_num, train_dataset.user_num,
+                                     matrix, config["cf_item_param"], config["cf_user_param"], config["dataset"])
+    if not config["cf_embedding_file"]:
+        raise ILMConfigError("cf_source: file needs cf_embedding_file: <path to .npy or .npz>")
+    return file_embeddings(config["cf_embedding_file"], train_dataset.item_num, train_dataset.user_num, matrix)

@@ -1,0 +1,80 @@
+"""RecBole ``Config`` that also knows the plugin's models and YAML files.
+
+Layering, lowest to highest priority:
+
+1. RecBole's own defaults (``overall.yaml``, its model YAML for RecBole models, its sequential quick-start YAML);
+2. ``properties/overall.yaml`` of this plugin;
+3. ``properties/model/<Model>.yaml`` of this plugin;
+4. ``dataset_configs/<dataset>.yaml`` of this plugin;
+5. the user's ``config_file_list`` (``--config_files``), then ``config_dict``, then ``--key=value``.
+"""
+
+import os
+
+from recbole.config import Config as RecBoleConfig
+
+from recbole_ilm import compat
+from recbole_ilm.errors import ILMConfigError
+from recbole_ilm.options import validate_options
+from recbole_ilm.resources import resource_dir
+
+compat.apply()
+
+
+def plugin_yaml_files(model_name, dataset_name):
+    """The plugin's YAML files for a model/dataset pair, in layering order (missing files are skipped)."""
+    files = [
+        os.path.join(resource_dir("properties"), "overall.yaml"),
+        os.path.join(resource_dir("properties"), "model", f"{model_name}.yaml"),
+        os.path.join(resource_dir("dataset_configs"), f"{dataset_name}.yaml"),
+    ]
+    return [f for f in files if os.path.isfile(f)]
+
+
+class Config(RecBoleConfig):
+    """RecBole's Config with plugin model lookup, plugin YAML layers and early, readable validation."""
+
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None):
+        compat.apply()
+        for path in config_file_list or []:
+            if not os.path.isfile(path):
+                raise ILMConfigError(f"--config_files: no such file '{path}'")
+        super().__init__(model, dataset, config_file_list, config_dict)
+        compat.disable_recbole_anomaly_mode()
+        validate_options(self)
+        self._check_data_files()
+
+    def _get_model_and_dataset(self, model, dataset):
+        from recbole_ilm.utils import get_model
+
+        if model is None:
+            model = self.external_config_dict.get("model")
+            if model is None:
+                raise ILMConfigError("no model given: pass -m/--model (e.g. -m ILM or -m SASRec)")
+        if dataset is None:
+            dataset = self.external_config_dict.get("dataset")
+            if dataset is None:
+                raise ILMConfigError("no dataset given: pass -d/--dataset (e.g. -d ml-100k)")
+        if isinstance(model, str):
+            return model, get_model(model), dataset
+        return model.__name__, model, dataset
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        super()._load_internal_config_dict(model, model_class, dataset)
+        dataset_yaml = os.path.join(resource_dir("dataset_configs"), f"{dataset}.yaml")
+        for path in plugin_yaml_files(model, dataset):
+            loaded = self._update_internal_config_dict(path) or {}
+            if path == dataset_yaml:
+                self.parameters["Dataset"] += [k for k in loaded if k not in self.parameters["Dataset"]]
+
+    def _check_data_files(self):
+        data_path, name = self["data_path"], self["dataset"]
+        inter_file = os.path.join(data_path, f"{name}.inter")
+        if self["benchmark_filename"]:
+            return
+        if not os.path.isfile(inter_file):
+            parent = os.path.dirname(os.path.normpath(data_path))
+            raise ILMConfigError(
+                f"data_path: no atomic file '{inter_file}'. Point --data_path at the folder that contains "
+                f"'{name}/{name}.inter' (it is now '{parent}')"
+            )

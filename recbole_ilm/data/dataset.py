@@ -1,0 +1,62 @@
+"""``create_dataset`` / ``data_preparation``: RecBole's, plus early checks, counts and prompt dataloaders."""
+
+from logging import getLogger
+
+from recbole.data import create_samplers
+from recbole.data import create_dataset as recbole_create_dataset
+from recbole.data import data_preparation as recbole_data_preparation
+from recbole.utils import set_color
+
+from recbole_ilm.compat import unquoted_atomic_files
+from recbole_ilm.data.dataloader import PromptFullSortEvalDataLoader, PromptTrainDataLoader
+from recbole_ilm.data.item_text import check_text_fields
+from recbole_ilm.errors import ILMConfigError
+
+
+def create_dataset(config):
+    """RecBole's dataset for ``config`` after checking the text fields; logs users/items/interactions."""
+    check_text_fields(config)
+    try:
+        with unquoted_atomic_files():
+            dataset = recbole_create_dataset(config)
+    except (ValueError, KeyError) as e:
+        raise ILMConfigError(f"RecBole could not load dataset '{config['dataset']}' from "
+                             f"'{config['data_path']}': {e}") from e
+    if dataset.inter_num == 0:
+        raise ILMConfigError(f"dataset '{config['dataset']}' has no interactions left after filtering "
+                             f"(user_inter_num_interval={config['user_inter_num_interval']}, "
+                             f"item_inter_num_interval={config['item_inter_num_interval']})")
+    getLogger().info(
+        set_color("Dataset after filtering", "pink")
+        + f": {config['dataset']} users={dataset.user_num - 1} items={dataset.item_num - 1} "
+        f"interactions={dataset.inter_num}"
+    )
+    return dataset
+
+
+def uses_prompts(config):
+    from recbole_ilm.utils import plugin_models
+
+    model = plugin_models().get(config["model"])
+    return model is not None and getattr(model, "uses_prompts", False)
+
+
+def data_preparation(config, dataset):
+    """RecBole's split and dataloaders; plugin LLM models get dataloaders that also carry prompt tensors."""
+    if not uses_prompts(config):
+        return recbole_data_preparation(config, dataset)
+    from recbole_ilm.data.prompt_kit import get_prompt_builder
+    from recbole_ilm.utils import plugin_models
+
+    model_class = plugin_models()[config["model"]]
+    if config["eval_args"]["mode"]["valid"] != "full" or config["eval_args"]["mode"]["test"] != "full":
+        raise ILMConfigError(f"eval_args.mode must be 'full' for {config['model']} (it scores every item)")
+    built = dataset.build()
+    train_ds, valid_ds, test_ds = built
+    train_sampler, valid_sampler, test_sampler = create_samplers(config, dataset, built)
+    builder = get_prompt_builder(config, train_ds)
+    slots = model_class.uses_item_slots
+    train = PromptTrainDataLoader(config, train_ds, train_sampler, builder, slots, shuffle=config["shuffle"])
+    valid = PromptFullSortEvalDataLoader(config, valid_ds, valid_sampler, builder, slots)
+    test = PromptFullSortEvalDataLoader(config, test_ds, test_sampler, builder, slots)
+    return train, valid, test

@@ -1,0 +1,73 @@
+"""Build (or load from cache) the id indexes and tokenizer of a dataset, and the prompt builder on top of them."""
+
+import os
+
+import numpy as np
+
+from recbole_ilm.cache import cache_path, dataset_fingerprint
+from recbole_ilm.data.indexing import IdIndex
+from recbole_ilm.data.prompts import PromptBuilder
+from recbole_ilm.data.templates import TASKS, TEMPLATE_VERSION, TEMPLATES
+from recbole_ilm.data.tokenizer import HFTokenizer, SentencePieceTokenizer
+
+_MEMO = {}
+
+
+def prompt_cache_dir(config, dataset):
+    key = {
+        "fingerprint": dataset_fingerprint(dataset),
+        "seed": config["seed"],
+        "id_digits_per_token": config["id_digits_per_token"],
+        "prompt_vocab_size": config["prompt_vocab_size"],
+        "templates": TEMPLATE_VERSION,
+        "llm_path": os.path.abspath(config["llm_path"]) if config["llm_path"] else None,
+    }
+    return cache_path(config, "prompts", key)
+
+
+def render_corpus(item_index, user_index, max_history, rng, per_template=200):
+    """Text-only prompts with random users and histories: the SentencePiece training corpus."""
+    sentences = []
+    for task in TASKS:
+        for template in TEMPLATES[task]:
+            for _ in range(per_template):
+                user = user_index.text(int(rng.integers(1, len(user_index))))
+                k = int(rng.integers(1, max_history + 1))
+                hist = " , ".join(item_index.text(int(i)) for i in rng.integers(1, len(item_index), size=k))
+                target = item_index.text(int(rng.integers(1, len(item_index))))
+                sentences.append(template.format(user=user, history=hist) + " " + target)
+    return sentences
+
+
+def get_prompt_builder(config, dataset):
+    """The :class:`PromptBuilder` of this config and dataset (created once, then read from the cache)."""
+    folder = prompt_cache_dir(config, dataset)
+    memo_key = (folder, config["num_query_tokens"])
+    if memo_key in _MEMO:
+        return _MEMO[memo_key]
+    digits = config["id_digits_per_token"]
+    seed = config["seed"]
+    indexes = {}
+    for name, num in (("item", dataset.item_num), ("user", dataset.user_num)):
+        path = os.path.join(folder, f"{name}_index.json")
+        if os.path.isfile(path):
+            indexes[name] = IdIndex.load(path)
+        else:
+            offset = 0 if name == "item" else 1
+            indexes[name] = IdIndex.random(f"{name}_", num, seed + offset, digits)
+            indexes[name].save(path)
+    if config["llm_path"]:
+        tokenizer = HFTokenizer(config["llm_path"])
+    else:
+        model_file = os.path.join(folder, "tokenizer.model")
+        if os.path.isfile(model_file):
+            tokenizer = SentencePieceTokenizer(model_file)
+        else:
+            corpus = render_corpus(indexes["item"], indexes["user"], config["MAX_ITEM_LIST_LENGTH"],
+                                   np.random.default_rng(seed))
+            tokenizer = SentencePieceTokenizer.train(corpus, model_file, config["prompt_vocab_size"],
+                                                     ("item_", "user_"), digits)
+    builder = PromptBuilder(tokenizer, indexes["item"], indexes["user"], config["num_query_tokens"])
+    builder.cache_dir = folder
+    _MEMO[memo_key] = builder
+    return builder

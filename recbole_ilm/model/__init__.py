@@ -1,0 +1,3 @@
+"""RecBole model classes added by the plugin."""
+
+PLUGIN_MODELS = {}

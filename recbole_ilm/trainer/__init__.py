@@ -1,0 +1,3 @@
+"""Trainers of the plugin's models."""
+
+PLUGIN_TRAINERS = {}
