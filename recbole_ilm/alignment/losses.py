@@ -1,0 +1,78 @@
+"""Phase-1 losses, one small function each. Features are L2-normalised; ``temp`` is the learnable temperature.
+
+Contrastive similarities follow the paper: for an item and a text, the item is represented by the query output
+closest to the text's CLS feature (Eq. 2); for two items (or a user and an item), by the closest *pair* of query
+outputs (Eq. 4). Each batch scores every (row, column) pair that way and uses the other rows as in-batch
+negatives (symmetric InfoNCE).
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+def select_query(query_feats, text_feats):
+    """Index of the query closest (cosine) to the text, per example: ``[B, N, E]``, ``[B, E]`` -> ``[B]``."""
+    return torch.einsum("bne,be->bn", query_feats, text_feats).argmax(dim=1)
+
+
+def select_query_pair(feats_a, feats_b):
+    """``(k, l)`` of the closest query pair per example: ``[B, N, E]`` x2 -> two ``[B]`` tensors."""
+    sim = torch.einsum("bne,bme->bnm", feats_a, feats_b)
+    flat = sim.flatten(1).argmax(dim=1)
+    return flat // sim.shape[2], flat % sim.shape[2]
+
+
+def item_text_similarity(query_feats, text_feats):
+    """``sim[i, j] = max_n <q_{i,n}, t_j>``: item ``i`` (its best query) against text ``j``."""
+    return torch.einsum("ine,je->ijn", query_feats, text_feats).max(dim=-1).values
+
+
+def item_item_similarity(feats_a, feats_b):
+    """``sim[i, j] = max_{k,l} <a_{i,k}, b_{j,l}>``: the closest query pair of row ``i`` and column ``j``."""
+    return torch.einsum("ike,jle->ijkl", feats_a, feats_b).flatten(2).max(dim=-1).values
+
+
+def symmetric_infonce(sim, temp):
+    """InfoNCE in both directions for a square similarity matrix whose diagonal holds the positives."""
+    logits = sim / temp
+    target = torch.arange(sim.shape[0], device=sim.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+
+def itc_loss(query_feats, text_feats, temp):
+    """Item-text contrastive loss."""
+    return symmetric_infonce(item_text_similarity(query_feats, text_feats), temp)
+
+
+def iic_loss(feats_a, feats_b, temp):
+    """Item-item contrastive loss (consecutive items of a user are positives). Also the user-item loss (UIC)."""
+    return symmetric_infonce(item_item_similarity(feats_a, feats_b), temp)
+
+
+uic_loss = iic_loss  # a user is a special item: same loss, user CF embedding on one side
+
+
+def itg_loss(logits, input_ids, text_mask):
+    """Item-grounded generation: next-token cross-entropy on the real text tokens (the first one is given)."""
+    labels = input_ids[:, 1:].masked_fill(~text_mask[:, 1:].bool(), -100)
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+
+def hard_negatives(sim, same, generator=None):
+    """For each row, a column drawn with probability ``softmax(sim)`` among columns that are not a positive.
+
+    ``same[i, j]`` marks pairs that must never be negatives (the diagonal and, e.g., duplicate texts). A row whose
+    columns are all excluded gets -1.
+    """
+    weights = torch.softmax(sim.float(), dim=1).masked_fill(same, 0.0)
+    valid = weights.sum(dim=1) > 0
+    weights[~valid] = 1.0  # placeholder row, result replaced by -1 below
+    picks = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+    return torch.where(valid, picks, torch.full_like(picks, -1))
+
+
+def itm_loss(pos_logits, neg_logits):
+    """Binary item-text matching: positives labelled 1, mined hard negatives 0."""
+    logits = torch.cat([pos_logits, neg_logits])
+    labels = torch.cat([torch.ones_like(pos_logits), torch.zeros_like(neg_logits)])
+    return F.binary_cross_entropy_with_logits(logits, labels)

@@ -1,0 +1,147 @@
+"""Phase-1 data and objective: which batches exist, which losses each one feeds, and the held-out evaluation.
+
+Batch kinds never mix (in-batch negatives must come from the same kind of pair):
+
+* ``item_text``: items with text -> ITC, ITG, ITM;
+* ``item_item``: consecutive items of a user's training history -> IIC;
+* ``user_item``: a user and one of their training items -> UIC.
+"""
+
+import numpy as np
+import torch
+
+from recbole_ilm.alignment import losses as L
+from recbole_ilm.alignment.text import DEC
+from recbole_ilm.data.pairs import item_item_pairs, item_text_pairs, train_sequences, user_item_pairs
+from recbole_ilm.errors import ILMConfigError
+
+KIND_LOSSES = {"item_text": ("itc", "itg", "itm"), "item_item": ("iic",), "user_item": ("uic",)}
+ALL_LOSSES = tuple(name for names in KIND_LOSSES.values() for name in names)
+
+
+class AlignmentData:
+    """Index arrays of the three pair kinds, with a held-out share of the text items for evaluation."""
+
+    def __init__(self, text_lengths, text_tokens, train_dataset, eval_ratio, seed):
+        rng = np.random.default_rng(seed)
+        with_text = item_text_pairs(["x" if n > 0 else "" for n in np.asarray(text_lengths)])
+        n_eval = int(round(len(with_text) * eval_ratio)) if len(with_text) > 1 else 0
+        shuffled = rng.permutation(with_text)
+        self.eval_items, self.text_items = np.sort(shuffled[:n_eval]), np.sort(shuffled[n_eval:])
+        sequences = train_sequences(train_dataset)
+        self.pairs = {
+            "item_text": self.text_items,
+            "item_item": item_item_pairs(sequences),
+            "user_item": user_item_pairs(sequences),
+        }
+        # items with identical text must not be each other's ITM negatives
+        _, self.text_group = np.unique(np.asarray(text_tokens), axis=0, return_inverse=True)
+        self.text_group = self.text_group.reshape(-1)
+        self.items_without_text = int((np.asarray(text_lengths)[1:] == 0).sum())
+
+    def size(self, kind):
+        return len(self.pairs[kind])
+
+    def sample(self, kind, batch_size, rng):
+        data = self.pairs[kind]
+        rows = rng.choice(len(data), size=min(batch_size, len(data)), replace=False)
+        return torch.as_tensor(data[rows])
+
+
+def active_kinds(schedule, losses, data):
+    """The schedule with kinds that feed no active loss (or have no data) removed; checks the loss names."""
+    unknown = sorted(set(losses) - set(ALL_LOSSES))
+    if unknown:
+        raise ILMConfigError(f"phase1_losses: unknown {unknown}; choose from {list(ALL_LOSSES)}")
+    bad = sorted(set(schedule) - set(KIND_LOSSES))
+    if bad:
+        raise ILMConfigError(f"phase1_schedule: unknown batch kinds {bad}; choose from {list(KIND_LOSSES)}")
+    if any(name in losses for name in KIND_LOSSES["item_text"]) and data.size("item_text") < 2:
+        raise ILMConfigError(
+            "phase1_losses asks for item-text losses (itc/itg/itm) but the dataset has no item text "
+            "(check item_text_fields); run item-item/user-item alignment only with phase1_losses: [iic, uic]"
+        )
+    kinds = [k for k in schedule if any(n in losses for n in KIND_LOSSES[k]) and data.size(k) >= 2]
+    for name in losses:
+        kind = next(k for k, names in KIND_LOSSES.items() if name in names)
+        if kind not in schedule:
+            raise ILMConfigError(f"phase1_losses has '{name}' but phase1_schedule never has a '{kind}' batch")
+    return kinds
+
+
+def _text_inputs(model, items):
+    lengths = model.text_lengths[items]
+    width = int(lengths.max())
+    ids = model.text_tokens[items, :width]
+    mask = torch.arange(width, device=ids.device)[None, :] < lengths[:, None]
+    return ids, mask
+
+
+def batch_losses(model, kind, batch, losses, text_group=None, generator=None):
+    """``{loss name: value}`` of the active losses for one batch of ``kind`` (see module doc).
+
+    ``text_group[item]`` (a tensor) marks items with identical text, which are never each other's ITM negative.
+    """
+    qformer = model.item_encoder.qformer
+    temp = qformer.temperature()
+    out = {}
+    if kind == "item_item":
+        out["iic"] = L.iic_loss(qformer.item_features(model.cf_item[batch[:, 0]]),
+                                qformer.item_features(model.cf_item[batch[:, 1]]), temp)
+        return out
+    if kind == "user_item":
+        out["uic"] = L.uic_loss(qformer.item_features(model.cf_user[batch[:, 0]]),
+                                qformer.item_features(model.cf_item[batch[:, 1]]), temp)
+        return out
+    items = batch
+    cf = model.cf_item[items]
+    ids, mask = _text_inputs(model, items)
+    if "itc" in losses or "itm" in losses:
+        q, t = qformer.item_features(cf), qformer.text_features(ids, mask)
+        if "itc" in losses:
+            out["itc"] = L.itc_loss(q, t, temp)
+    if "itg" in losses:
+        dec = ids.clone()
+        dec[:, 0] = DEC
+        out["itg"] = L.itg_loss(qformer.generation_logits(cf, dec, mask), dec, mask)
+    if "itm" in losses:
+        with torch.no_grad():
+            sim = L.item_text_similarity(q, t)
+            group = text_group[items] if text_group is not None else items
+            same = group[:, None] == group[None, :]
+            neg_text = L.hard_negatives(sim, same, generator)  # per item, a wrong text
+            neg_item = L.hard_negatives(sim.t(), same, generator)  # per text, a wrong item
+        pos = qformer.matching_logits(cf, ids, mask)
+        keep_t, keep_i = neg_text >= 0, neg_item >= 0
+        neg_a = qformer.matching_logits(cf[keep_t], ids[neg_text[keep_t]], mask[neg_text[keep_t]])
+        neg_b = qformer.matching_logits(cf[neg_item[keep_i]], ids[keep_i], mask[keep_i])
+        out["itm"] = L.itm_loss(pos, torch.cat([neg_a, neg_b]))
+    return out
+
+
+@torch.no_grad()
+def evaluate_alignment(model, eval_items, train_items, batch_size=256):
+    """Held-out item->text Recall@1/@10 and the ITG loss on held-out vs training items (train-eval gap)."""
+    qformer = model.item_encoder.qformer
+    result = {}
+    if len(eval_items) == 0:
+        return result
+    items = torch.as_tensor(eval_items, device=model.cf_item.device)
+    q = torch.cat([qformer.item_features(model.cf_item[c]) for c in items.split(batch_size)])
+    t = torch.cat([qformer.text_features(*_text_inputs(model, c)) for c in items.split(batch_size)])
+    sim = L.item_text_similarity(q, t)
+    rank = (sim > sim.diag()[:, None]).sum(dim=1)  # 0 = the item's own text ranks first
+    n = len(items)
+    result["recall@1"] = float((rank < 1).float().mean())
+    result["recall@10"] = float((rank < 10).float().mean())
+    result["chance@10"] = min(10, n) / n
+    for name, chosen in (("itg_eval", items), ("itg_train", torch.as_tensor(train_items, device=items.device))):
+        total, count = 0.0, 0
+        for c in chosen.split(batch_size):
+            ids, mask = _text_inputs(model, c)
+            dec = ids.clone()
+            dec[:, 0] = DEC
+            loss = L.itg_loss(qformer.generation_logits(model.cf_item[c], dec, mask), dec, mask)
+            total, count = total + float(loss) * len(c), count + len(c)
+        result[name] = total / max(count, 1)
+    return result
