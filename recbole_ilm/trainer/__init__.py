@@ -1,3 +1,5 @@
 """Trainers of the plugin's models."""
 
-PLUGIN_TRAINERS = {}
+from recbole_ilm.trainer.ilm_trainer import ILMTrainer
+
+PLUGIN_TRAINERS = {"ILM": ILMTrainer, "MLPAdapter": ILMTrainer, "BackboneOnly": ILMTrainer}

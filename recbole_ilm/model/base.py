@@ -1,0 +1,137 @@
+"""Shared RecBole model for "frozen LLM reads id text + item tokens, answers with an item id".
+
+Subclasses only choose the item encoder (what turns a CF embedding into ``num_query_tokens`` LLM-width tokens):
+a Q-Former + linear adaptor (ILM), a 2-layer MLP (MLPAdapter), or none (BackboneOnly).
+
+Phases (driven by :class:`recbole_ilm.trainer.ILMTrainer`):
+
+* ``phase = 0``: the LLM itself trains as a plain causal LM on text-only prompts (the backbone pretraining);
+* ``phase = 2``: the LLM is frozen; only the item encoder trains, on the next-token loss of the target id.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.utils import InputType
+
+from recbole_ilm.cf import get_cf_embeddings
+from recbole_ilm.data.prompt_kit import get_prompt_builder
+from recbole_ilm.errors import ILMConfigError
+from recbole_ilm.retrieval.interleave import interleave
+from recbole_ilm.retrieval.llm import build_backbone, freeze, load_causal_lm, prompt_positions, run_llm
+from recbole_ilm.retrieval.scoring import IdTrie, beam_search, score_all_items
+
+
+def normalised_table(table):
+    """CF table scaled so that its non-empty rows have unit mean norm (keeps the geometry, fixes the scale)."""
+    table = torch.as_tensor(table, dtype=torch.float32)
+    norms = table.norm(dim=1)
+    mean = norms[norms > 0].mean() if (norms > 0).any() else torch.tensor(1.0)
+    return table / mean
+
+
+class FrozenLLMRecommender(SequentialRecommender):
+    input_type = InputType.POINTWISE
+    uses_prompts = True
+    uses_item_slots = True
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.config = config
+        self.prompts = get_prompt_builder(config, dataset)
+        if config["llm_path"]:
+            self.llm = load_causal_lm(config["llm_path"])
+        else:
+            self.llm = build_backbone(config, self.prompts.tokenizer)
+        vocab = self.llm.get_input_embeddings().weight.shape[0]
+        if vocab < self.prompts.tokenizer.vocab_size:
+            raise ILMConfigError(f"llm_path: the LLM has {vocab} input embeddings but its tokenizer "
+                                 f"{self.prompts.tokenizer.vocab_size} tokens")
+        self.llm_width = self.llm.get_input_embeddings().weight.shape[1]
+        self.trie = IdTrie(self.prompts.item_tokens)
+        self.num_slots = config["num_query_tokens"]
+        if self.uses_item_slots:
+            users, items = get_cf_embeddings(config, dataset)
+            self.register_buffer("cf_user", normalised_table(users))
+            self.register_buffer("cf_item", normalised_table(items))
+            self.cf_dim = self.cf_item.shape[1]
+        self.item_encoder = self.build_item_encoder(config, dataset)
+        self.phase = 2
+        freeze(self.llm)
+
+    # ------------------------------------------------------------------ subclass hooks
+    def build_item_encoder(self, config, dataset):
+        """The trainable module of phase 2 (None when the model has no item tokens)."""
+        raise NotImplementedError
+
+    def encode_entities(self, cf):
+        """CF embeddings ``[U, d]`` -> LLM-width tokens ``[U, num_query_tokens, D]``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ phases
+    def set_phase(self, phase):
+        """0: the LLM trains (backbone pretraining); otherwise the LLM is frozen."""
+        self.phase = phase
+        if phase == 0:
+            self.llm.requires_grad_(True)
+            self.llm.train()
+        else:
+            freeze(self.llm)
+
+    def train(self, mode=True):
+        super().train(mode)
+        if self.phase != 0:
+            self.llm.eval()  # frozen: never in training mode
+        return self
+
+    def trainable_parameters(self):
+        if self.phase == 0:
+            return [p for p in self.llm.parameters()]
+        return [p for p in self.item_encoder.parameters()] if self.item_encoder is not None else []
+
+    # ------------------------------------------------------------------ inputs
+    def _prompt_batch(self, interaction):
+        if "prompt_ids" not in interaction:  # e.g. RecBole's case_study helpers build plain interactions
+            with_slots = self.uses_item_slots and self.phase != 0
+            batch = self.prompts.from_interaction(interaction, self.config, with_slots=with_slots)
+            return {k: v.to(self.device) for k, v in batch.items()}
+        return interaction
+
+    def embed_prompt(self, batch):
+        text = self.llm.get_input_embeddings()(batch["prompt_ids"])
+        if not self.uses_item_slots:
+            return text
+        return interleave(
+            text, batch["prompt_slot_item"], batch["prompt_slot_user"], batch["prompt_slot_rank"],
+            lambda ids: self.encode_entities(self.cf_item[ids]), lambda ids: self.encode_entities(self.cf_user[ids]),
+        )
+
+    # ------------------------------------------------------------------ RecBole API
+    def calculate_loss(self, interaction):
+        batch = self._prompt_batch(interaction)
+        prompt_embeds = self.embed_prompt(batch)
+        target = batch["target_ids"]
+        length = target.shape[1]
+        embeds = torch.cat([prompt_embeds, self.llm.get_input_embeddings()(target)], dim=1)
+        mask = torch.cat([batch["prompt_mask"], torch.ones_like(target)], dim=1)
+        if self.phase == 0:  # causal LM over the whole text-only prompt and answer
+            logits = run_llm(self.llm, embeds, mask, prompt_positions(mask))
+            labels = torch.cat([batch["prompt_ids"], target], dim=1).masked_fill(mask == 0, -100)
+            return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100)
+        logits = run_llm(self.llm, embeds, mask, prompt_positions(mask), keep=length + 1)[:, :-1]
+        return F.cross_entropy(logits.flatten(0, 1).float(), target.flatten())
+
+    def full_sort_predict(self, interaction):
+        batch = self._prompt_batch(interaction)
+        return score_all_items(self.llm, self.embed_prompt(batch), batch["prompt_mask"], self.trie)
+
+    def predict(self, interaction):
+        scores = self.full_sort_predict(interaction)
+        return scores.gather(1, interaction[self.ITEM_ID].unsqueeze(1)).squeeze(1)
+
+    def beam_predict(self, interaction, beam_size=10, constrained=True):
+        """Item ids ``[B, beam_size]`` from beam search (-1 where an unconstrained beam produced no valid id)."""
+        batch = self._prompt_batch(interaction)
+        return beam_search(self.llm, self.embed_prompt(batch), batch["prompt_mask"], self.trie, beam_size,
+                           constrained)

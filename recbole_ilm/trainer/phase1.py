@@ -1,0 +1,95 @@
+"""Phase-1 loop: alternate item-text and item-item / user-item batches, log each loss, evaluate held-out items."""
+
+import math
+from logging import getLogger
+from time import time
+
+import numpy as np
+import torch
+from recbole.utils import set_color
+from tqdm import tqdm
+
+from recbole_ilm.alignment.phase1 import AlignmentData, active_kinds, batch_losses, evaluate_alignment
+
+
+def cosine_schedule(optimizer, total_steps, warmup_steps):
+    def factor(step):
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class AlignmentTrainer:
+    """Trains ``model.item_encoder.qformer`` (an ILM model) with the configured phase-1 losses."""
+
+    def __init__(self, config, model, train_dataset):
+        self.config, self.model = config, model
+        self.logger = getLogger()
+        self.losses = list(config["phase1_losses"])
+        weights = config["phase1_loss_weights"] or {}
+        self.weights = {name: float(weights.get(name, 1.0)) for name in self.losses}
+        self.data = AlignmentData(model.text_lengths.cpu().numpy(), model.text_tokens.cpu().numpy(), train_dataset,
+                                  config["phase1_eval_ratio"], config["seed"])
+        self.kinds = active_kinds(config["phase1_schedule"], self.losses, self.data)
+        self.text_group = torch.as_tensor(self.data.text_group, device=model.cf_item.device)
+        self.rng = np.random.default_rng(config["seed"])
+        self.generator = torch.Generator(device=model.cf_item.device).manual_seed(config["seed"])
+        params = [p for p in model.item_encoder.qformer.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=config["phase1_learning_rate"], weight_decay=0.05)
+        total = config["phase1_epochs"] * config["phase1_steps_per_epoch"]
+        self.scheduler = cosine_schedule(self.optimizer, total, max(1, total // 20))
+        self.step = 0
+        self.history = []
+
+    def describe_data(self):
+        d = self.data
+        self.logger.info(
+            set_color("Phase 1 data", "pink")
+            + f": item-text {d.size('item_text')} (+{len(d.eval_items)} held out), item-item {d.size('item_item')}, "
+            f"user-item {d.size('user_item')}, items without text {d.items_without_text}; "
+            f"losses {self.losses}, batch schedule {self.kinds}"
+        )
+
+    def train_epoch(self, epoch, show_progress):
+        self.model.item_encoder.train()
+        sums, counts = {}, {}
+        steps = range(self.config["phase1_steps_per_epoch"])
+        if show_progress:
+            steps = tqdm(steps, ncols=100, desc=set_color(f"Align {epoch:>5}", "pink"))
+        for _ in steps:
+            kind = self.kinds[self.step % len(self.kinds)]
+            batch = self.data.sample(kind, self.config["phase1_batch_size"], self.rng).to(self.model.cf_item.device)
+            values = batch_losses(self.model, kind, batch, self.losses, self.text_group, self.generator)
+            loss = sum(self.weights[name] * value for name, value in values.items())
+            if torch.isnan(loss):
+                raise ValueError(f"phase-1 loss is nan at step {self.step} ({kind} batch)")
+            self.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.item_encoder.qformer.parameters(), 5.0)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            for name, value in values.items():
+                sums[name] = sums.get(name, 0.0) + value.item()
+                counts[name] = counts.get(name, 0) + 1
+        return {name: sums[name] / counts[name] for name in sums}
+
+    def fit(self, show_progress=False):
+        self.describe_data()
+        for epoch in range(self.config["phase1_epochs"]):
+            start = time()
+            train = self.train_epoch(epoch, show_progress)
+            self.model.item_encoder.eval()
+            train_items = self.data.text_items[: max(len(self.data.eval_items), 1)]
+            evaluation = evaluate_alignment(self.model, self.data.eval_items, train_items)
+            self.history.append({"epoch": epoch, **{f"train_{k}": v for k, v in train.items()}, **evaluation})
+            losses = ", ".join(f"{k}: {v:.4f}" for k, v in train.items())
+            self.logger.info(set_color(f"phase 1 epoch {epoch} training", "green")
+                             + f" [{set_color('time', 'blue')}: {time() - start:.2f}s, {losses}]")
+            if evaluation:
+                shown = ", ".join(f"{k}: {v:.4f}" for k, v in evaluation.items())
+                self.logger.info(set_color(f"phase 1 epoch {epoch} held-out items", "green") + f" [{shown}]")
+        return self.history
