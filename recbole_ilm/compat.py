@@ -3,7 +3,8 @@
 Every shim is feature-detected (never a version-string comparison) and idempotent:
 
 * numpy 2 removed ``np.float_``, ``np.complex_``, ``np.unicode_`` and ``np.bool8``; RecBole's
-  ``Config.compatibility_settings`` reads them, so they are restored as aliases before any ``Config`` is built.
+  ``Config.compatibility_settings`` reads them, so they are restored as aliases before any ``Config`` is built
+  (and numpy 1.24 removed ``np.float`` & co., which RecBole's metrics use).
 * torch >= 2.6 loads with ``weights_only=True`` by default; RecBole checkpoints pickle the ``Config``, so our
   trainers and loaders call :func:`load_checkpoint`, which asks for ``weights_only=False`` explicitly (only where
   ``torch.load`` knows that argument).
@@ -28,6 +29,15 @@ NUMPY_ALIASES = {
     "complex_": "complex128",
     "unicode_": "str_",
     "bool8": "bool_",
+    # RecBole's Config.compatibility_settings sets these too, but only when a Config is *built*; a Config
+    # unpickled from a checkpoint skips that, and RecBole's NDCG then fails on ``np.float``
+    "float": "float64",
+    "int": "int_",
+    "bool": "bool_",
+    "complex": "complex128",
+    "object": "object_",
+    "str": "str_",
+    "unicode": "str_",
 }
 
 

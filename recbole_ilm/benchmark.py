@@ -1,0 +1,208 @@
+"""Benchmark harness: models x datasets x seeds on one protocol, results as a Markdown table and a PNG chart.
+
+    python -m recbole_ilm.benchmark --models SASRec,GRU4Rec,BackboneOnly,MLPAdapter,ILM-rand,ILM \
+        --datasets ml-100k --seeds 2020,2021,2022 --out docs/benchmark [--smoke] [--set key=value ...]
+
+Every cell runs in its own process and leaves ``<out>/cells/<dataset>/<model>-seed<seed>.json`` (RecBole's test
+result, extra protocols for the LLM models, wall time); finished cells are not re-run, so an interrupted benchmark
+resumes where it stopped. ``--smoke`` swaps in tiny settings (minutes on a CPU) to test the harness itself.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+
+# model label -> (RecBole/plugin model name, extra config)
+VARIANTS = {
+    "ILM": ("ILM", {}),
+    "ILM-rand": ("ILM", {"phase1_epochs": 0}),
+    "ILM-IT": ("ILM", {"phase1_losses": ["itc", "itg", "itm"]}),
+    "ILM-IT-II": ("ILM", {"phase1_losses": ["itc", "itg", "itm", "iic"]}),
+    "ILM-IT-UI": ("ILM", {"phase1_losses": ["itc", "itg", "itm", "uic"]}),
+}
+LLM_MODELS = {"ILM", "MLPAdapter", "BackboneOnly"}
+SMOKE = {
+    "epochs": 1, "train_sample_ratio": 0.01, "backbone_epochs": 1, "phase1_epochs": 1, "phase1_steps_per_epoch": 3,
+    "llm_layers": 1, "llm_hidden_size": 32, "llm_heads": 2, "llm_intermediate_size": 64,
+    "qformer_layers": 1, "qformer_hidden_size": 32, "qformer_heads": 2, "qformer_intermediate_size": 64,
+    "cf_dim": 8, "ials_iterations": 2, "hidden_size": 16, "inner_size": 32, "embedding_size": 16,
+    "train_batch_size": 64, "eval_batch_size": 512,
+}
+METRICS = ("hit@5", "ndcg@5", "hit@10", "ndcg@10")
+
+
+def resolve(label):
+    model, extra = VARIANTS.get(label, (label, {}))
+    return model, dict(extra)
+
+
+def cell_path(out, dataset, label, seed):
+    return os.path.join(out, "cells", dataset, f"{label}-seed{seed}.json")
+
+
+def run_cell(label, dataset, seed, out, overrides, protocols):
+    """Train/test one cell in this process and write its JSON (called in a child process)."""
+    from recbole_ilm.evaluate import evaluate_checkpoint
+    from recbole_ilm.quick_start import run_recbole_ilm
+
+    model, extra = resolve(label)
+    config = {**overrides, **extra, "seed": seed, "show_progress": False}  # a variant's own keys win
+    start = time.time()
+    result = run_recbole_ilm(model=model, dataset=dataset, config_dict=config)
+    record = {"model": label, "dataset": dataset, "seed": seed, "config": config,
+              "test": {k: float(v) for k, v in result["test_result"].items()},
+              "valid": {k: float(v) for k, v in (result["best_valid_result"] or {}).items()},
+              "train_and_test_seconds": round(time.time() - start, 1)}
+    if model in LLM_MODELS and protocols:
+        modes = sorted({p.split(":")[0] for p in protocols})
+        templates = sorted({p.split(":")[1] for p in protocols})
+        extra_results = evaluate_checkpoint(result["saved_model_file"], modes, templates)
+        record["protocols"] = {f"{m}:{t}": {k: float(v) for k, v in r.items()}
+                               for (m, t), r in extra_results.items() if f"{m}:{t}" in protocols}
+    path = cell_path(out, dataset, label, seed)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(record, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def mean_se(values):
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(var / n)
+
+
+def fmt(values):
+    mean, se = mean_se(values)
+    return f"{mean:.4f}" if se is None else f"{mean:.4f} ± {se:.4f}"
+
+
+def collect(out, dataset, labels, seeds):
+    rows = {}
+    for label in labels:
+        cells = []
+        for seed in seeds:
+            path = cell_path(out, dataset, label, seed)
+            if os.path.isfile(path):
+                with open(path) as f:
+                    cells.append(json.load(f))
+        if cells:
+            rows[label] = cells
+    return rows
+
+
+def markdown(out, datasets, labels, seeds):
+    lines = [f"Machine: {platform.platform()}, Python {platform.python_version()}; seeds {seeds}.", ""]
+    for dataset in datasets:
+        rows = collect(out, dataset, labels, seeds)
+        if not rows:
+            continue
+        lines += [f"### {dataset} (test, full ranking, mean ± s.e. over seeds)", "",
+                  "| model | seeds | " + " | ".join(m.replace("@", "@") for m in METRICS) + " | time/run (s) |",
+                  "|---" * (len(METRICS) + 3) + "|"]
+        for label, cells in rows.items():
+            metrics = " | ".join(fmt([c["test"][m] for c in cells]) for m in METRICS)
+            seconds = sum(c["train_and_test_seconds"] for c in cells) / len(cells)
+            lines.append(f"| {label} | {len(cells)} | {metrics} | {seconds:.0f} |")
+        protocol_rows = [(label, p, [c["protocols"][p] for c in cells if p in c.get("protocols", {})])
+                         for label, cells in rows.items() for p in sorted(cells[0].get("protocols", {}))]
+        if protocol_rows:
+            lines += ["", f"Other protocols on {dataset} (test):", "",
+                      "| model | protocol | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 2) + "|"]
+            for label, protocol, results in protocol_rows:
+                lines.append(f"| {label} | {protocol} | " + " | ".join(fmt([r[m] for r in results]) for m in METRICS)
+                             + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(out, datasets, labels, seeds, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        rows = collect(out, dataset, labels, seeds)
+        names = list(rows)
+        for k, metric in enumerate(("ndcg@10", "hit@10")):
+            stats = [mean_se([c["test"][metric] for c in rows[n]]) for n in names]
+            xs = [i + (k - 0.5) * 0.38 for i in range(len(names))]
+            ax.bar(xs, [m for m, _ in stats], width=0.38, yerr=[se or 0 for _, se in stats], label=metric)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=30, ha="right")
+        ax.set_title(dataset)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def parse_set(values, label=None):
+    """``key=value`` for every cell, or ``Label:key=value`` for the cells of one model label only."""
+    import yaml
+
+    out = {}
+    for item in values or []:
+        key, _, value = item.partition("=")
+        scope, _, key = key.rpartition(":")
+        if not scope or scope == label:
+            out[key] = yaml.safe_load(value)
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="recbole-ilm benchmark harness")
+    parser.add_argument("--models", default="SASRec,GRU4Rec,BERT4Rec,BackboneOnly,MLPAdapter,ILM-rand,ILM")
+    parser.add_argument("--datasets", default="ml-100k")
+    parser.add_argument("--seeds", default="2020")
+    parser.add_argument("--out", default="docs/benchmark")
+    parser.add_argument("--protocols", default="full_sort:unseen,beam:seen,beam_constrained:seen",
+                        help="extra test protocols for the LLM models (mode:template, comma list)")
+    parser.add_argument("--set", action="append",
+                        help="key=value override for every cell, or Label:key=value for one model label")
+    parser.add_argument("--smoke", action="store_true", help="tiny settings: tests the harness in minutes")
+    parser.add_argument("--cell", nargs=3, metavar=("MODEL", "DATASET", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    protocols = [p for p in args.protocols.split(",") if p]
+    if args.cell:
+        overrides = {**(SMOKE if args.smoke else {}), **parse_set(args.set, args.cell[0])}
+        sys.argv = sys.argv[:1]  # keep RecBole's Config from reading our flags
+        run_cell(args.cell[0], args.cell[1], int(args.cell[2]), args.out, overrides, protocols)
+        return 0
+    labels, datasets = args.models.split(","), args.datasets.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for dataset in datasets:
+        for label in labels:
+            for seed in seeds:
+                if os.path.isfile(cell_path(args.out, dataset, label, seed)):
+                    print(f"[done] {dataset} {label} seed {seed}")
+                    continue
+                print(f"[run ] {dataset} {label} seed {seed}", flush=True)
+                cmd = [sys.executable, "-m", "recbole_ilm.benchmark", "--cell", label, dataset, str(seed),
+                       "--out", args.out, "--protocols", ",".join(protocols)]
+                cmd += (["--smoke"] if args.smoke else []) + sum((["--set", s] for s in args.set or []), [])
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+                    print(f"[fail] {dataset} {label} seed {seed}:\n{tail}", file=sys.stderr)
+    table = markdown(args.out, datasets, labels, seeds)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(table)
+    chart(args.out, datasets, labels, seeds, os.path.join(args.out, "chart.png"))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
