@@ -1,6 +1,7 @@
 """Command line, like RecBole's run_recbole.py:
 
     python run_recbole_ilm.py -m ILM -d ml-100k [--config_files "a.yaml b.yaml"] [--key=value ...]
+    python run_recbole_ilm.py -m ILM -d ml-1m --nproc 2          # torch.distributed (NCCL on GPUs, gloo on CPUs)
 """
 
 import argparse
@@ -14,13 +15,19 @@ def main(argv=None):
     parser.add_argument("--model", "-m", type=str, default="ILM", help="plugin or RecBole model name")
     parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="dataset name")
     parser.add_argument("--config_files", type=str, default=None, help="space-separated YAML files")
+    parser.add_argument("--nproc", type=int, default=1, help="processes on this machine")
+    parser.add_argument("--world_size", type=int, default=-1, help="processes in the whole group")
+    parser.add_argument("--ip", type=str, default="localhost", help="address of the rank-0 machine")
+    parser.add_argument("--port", type=str, default="5678", help="port of the rank-0 machine")
+    parser.add_argument("--group_offset", type=int, default=0, help="global rank of this machine's first process")
     args, _ = parser.parse_known_args(argv)
     config_files = args.config_files.strip().split(" ") if args.config_files else None
 
-    from recbole_ilm.quick_start import run_recbole_ilm
+    from recbole_ilm.quick_start import run
 
     try:
-        run_recbole_ilm(model=args.model, dataset=args.dataset, config_file_list=config_files)
+        run(model=args.model, dataset=args.dataset, config_file_list=config_files, nproc=args.nproc,
+            world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset)
     except ILMConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

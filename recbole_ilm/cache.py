@@ -5,6 +5,7 @@ artefact depends on: the dataset's exact user/item vocabulary (so any change of 
 hyper-parameters passed by the caller.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +20,21 @@ def dataset_fingerprint(dataset):
             h.update(b"\x00")
         h.update(b"\x01")
     return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """A temporary path (unique to this process) that replaces ``path`` when the block succeeds.
+
+    Readers never see a half-written file, and processes writing the same artefact (DDP ranks) do not collide.
+    """
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.isfile(tmp):
+            os.remove(tmp)
 
 
 def cache_path(config, kind, key):

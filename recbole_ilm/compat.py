@@ -19,6 +19,7 @@ import contextlib
 import csv
 import functools
 import inspect
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -44,10 +45,12 @@ NUMPY_ALIASES = {
 def restore_numpy_aliases():
     """Add the numpy<2 aliases RecBole reads; returns the names that were missing."""
     added = []
-    for alias, target in NUMPY_ALIASES.items():
-        if not hasattr(np, alias):
-            setattr(np, alias, getattr(np, target))
-            added.append(alias)
+    with warnings.catch_warnings():  # numpy 2 warns when asked about np.object / np.str
+        warnings.simplefilter("ignore", FutureWarning)
+        for alias, target in NUMPY_ALIASES.items():
+            if not hasattr(np, alias):
+                setattr(np, alias, getattr(np, target))
+                added.append(alias)
     return added
 
 

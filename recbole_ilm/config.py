@@ -67,6 +67,26 @@ class Config(RecBoleConfig):
             if path == dataset_yaml:
                 self.parameters["Dataset"] += [k for k in loaded if k not in self.parameters["Dataset"]]
 
+    def _init_device(self):
+        """RecBole's device setup, plus multi-process CPU training: RecBole hard-codes NCCL (GPUs only), so
+        when a distributed run (``local_rank`` given) has no usable GPU, the process group uses gloo."""
+        import torch
+
+        cfg = self.final_config_dict
+        use_cuda = torch.cuda.is_available() and cfg.get("use_gpu", True) and str(cfg["gpu_id"]) != ""
+        if "local_rank" not in cfg or use_cuda:
+            return super()._init_device()
+        cfg["gpu_id"] = str(cfg["gpu_id"])
+        if not torch.distributed.is_initialized():
+            torch.distributed.init_process_group(
+                backend="gloo", rank=cfg["local_rank"] + cfg.get("offset", 0), world_size=cfg["world_size"],
+                init_method=f"tcp://{cfg['ip']}:{cfg['port']}",
+            )
+        cfg["device"] = torch.device("cpu")
+        cfg["single_spec"] = False
+        if cfg["local_rank"] != 0:
+            cfg["state"], cfg["show_progress"], cfg["verbose"] = "error", False, False
+
     def _check_data_files(self):
         data_path, name = self["data_path"], self["dataset"]
         inter_file = os.path.join(data_path, f"{name}.inter")

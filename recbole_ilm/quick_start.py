@@ -6,10 +6,31 @@ from logging import getLogger
 
 from recbole.utils import init_logger, init_seed, set_color
 
-from recbole_ilm.compat import load_checkpoint
 from recbole_ilm.config import Config
+from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.data.dataset import create_dataset, data_preparation
+from recbole_ilm.trainer.checkpoint import config_from_checkpoint, read_checkpoint
 from recbole_ilm.utils import get_model, get_trainer
+
+
+def run_fingerprint(config):
+    """Versions, seed and a hash of the options: what decides whether two runs must give the same numbers."""
+    import hashlib
+    import json
+
+    import numpy
+    import recbole
+    import torch
+    import transformers
+
+    import recbole_ilm
+    from recbole_ilm.trainer.checkpoint import plain
+
+    options = {k: v for k, v in config.final_config_dict.items() if k not in ("device", "gpu_id", "local_rank")}
+    digest = hashlib.sha1(json.dumps(plain(options), sort_keys=True).encode()).hexdigest()[:12]
+    return (f"recbole-ilm {recbole_ilm.__version__}, recbole {recbole.__version__}, torch {torch.__version__}, "
+            f"transformers {transformers.__version__}, numpy {numpy.__version__}; seed {config['seed']}; "
+            f"config hash {digest}")
 
 
 def _build_model(config, train_data):
@@ -25,6 +46,7 @@ def run_recbole_ilm(model=None, dataset=None, config_file_list=None, config_dict
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(config)
+    logger.info(set_color("Run", "pink") + f": {run_fingerprint(config)}")
 
     dataset = create_dataset(config)
     logger.info(dataset)
@@ -51,6 +73,39 @@ def run_recbole_ilm(model=None, dataset=None, config_file_list=None, config_dict
     }
 
 
+def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, nproc=1, world_size=-1,
+        ip="localhost", port="5678", group_offset=0):
+    """Like ``recbole.quick_start.run``: one process, or ``nproc`` processes (torch.distributed; NCCL on GPUs, gloo
+    on CPUs) of a ``world_size``-process group; returns rank 0's result."""
+    if nproc == 1 and world_size <= 0:
+        return run_recbole_ilm(model, dataset, config_file_list, config_dict, saved)
+    import torch.multiprocessing as mp
+
+    queue = mp.get_context("spawn").SimpleQueue()
+    config_dict = {**(config_dict or {}), "world_size": world_size if world_size > 0 else nproc, "ip": ip,
+                   "port": str(port), "nproc": nproc, "offset": group_offset}
+    try:
+        mp.spawn(_run_rank, args=(model, dataset, config_file_list, config_dict, saved, queue), nprocs=nproc,
+                 join=True)
+    except mp.ProcessRaisedException as e:  # a rank failed: surface a config error as one, not a traceback
+        last = str(e).strip().splitlines()[-1]
+        prefix = "recbole_ilm.errors.ILMConfigError: "
+        if last.startswith(prefix):
+            raise ILMConfigError(last[len(prefix):]) from None
+        raise
+    return None if queue.empty() else queue.get()
+
+
+def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, queue):
+    import torch.distributed as dist
+
+    result = run_recbole_ilm(model, dataset, config_file_list, {**config_dict, "local_rank": rank}, saved)
+    if rank == 0:
+        queue.put({k: v for k, v in result.items()})
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def objective_function(config_dict=None, config_file_list=None, saved=True):
     """Objective for RecBole's ``HyperTuning``: train with the given parameters, return valid/test results."""
     config = Config(config_dict=config_dict, config_file_list=config_file_list)
@@ -73,8 +128,8 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
 
 def load_data_and_model(model_file):
     """Reload a checkpoint saved by a plugin (or RecBole) trainer with its config, data and dataloaders."""
-    checkpoint = load_checkpoint(model_file, map_location="cpu")
-    config = checkpoint["config"]
+    checkpoint = read_checkpoint(model_file, map_location="cpu")
+    config = config_from_checkpoint(checkpoint)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     dataset = create_dataset(config)

@@ -68,6 +68,12 @@ def toy_config(data_path, checkpoint_dir, **overrides):
     return config
 
 
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path, monkeypatch):
+    """RecBole writes ./log and ./log_tensorboard relative to the working directory: keep them out of the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def toy_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("data"))

@@ -32,21 +32,42 @@ def item_item_similarity(feats_a, feats_b):
     return torch.einsum("ike,jle->ijkl", feats_a, feats_b).flatten(2).max(dim=-1).values
 
 
-def symmetric_infonce(sim, temp):
-    """InfoNCE in both directions for a square similarity matrix whose diagonal holds the positives."""
-    logits = sim / temp
-    target = torch.arange(sim.shape[0], device=sim.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+def gather_across_ranks(x):
+    """``(rows of every rank, offset of this rank's rows)``; gradients flow back to this rank's rows.
+
+    Outside a process group (or with one process) this is ``(x, 0)``, so the losses are the single-process ones.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x, 0
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(x)), dist.get_rank() * x.shape[0]
+
+
+def symmetric_infonce(sim_a2b, sim_b2a, temp, offset=0):
+    """InfoNCE in both directions. ``sim_a2b[i, j]``: local row ``i`` against column ``j`` of all ranks (positive at
+    ``offset + i``), ``sim_b2a`` the same from the other side; in one process both are the square batch matrix
+    and its transpose."""
+    target = offset + torch.arange(sim_a2b.shape[0], device=sim_a2b.device)
+    return (F.cross_entropy(sim_a2b / temp, target) + F.cross_entropy(sim_b2a / temp, target)) / 2
 
 
 def itc_loss(query_feats, text_feats, temp):
-    """Item-text contrastive loss."""
-    return symmetric_infonce(item_text_similarity(query_feats, text_feats), temp)
+    """Item-text contrastive loss (negatives: the batch's other texts/items, on every rank when distributed)."""
+    all_text, offset = gather_across_ranks(text_feats)
+    all_query, _ = gather_across_ranks(query_feats)
+    return symmetric_infonce(item_text_similarity(query_feats, all_text),
+                             item_text_similarity(all_query, text_feats).t(), temp, offset)
 
 
 def iic_loss(feats_a, feats_b, temp):
     """Item-item contrastive loss (consecutive items of a user are positives). Also the user-item loss (UIC)."""
-    return symmetric_infonce(item_item_similarity(feats_a, feats_b), temp)
+    all_b, offset = gather_across_ranks(feats_b)
+    all_a, _ = gather_across_ranks(feats_a)
+    return symmetric_infonce(item_item_similarity(feats_a, all_b), item_item_similarity(all_a, feats_b).t(), temp,
+                             offset)
 
 
 uic_loss = iic_loss  # a user is a special item: same loss, user CF embedding on one side

@@ -5,7 +5,6 @@ import os
 import numpy as np
 import torch
 
-from recbole_ilm.compat import load_checkpoint
 from recbole_ilm.errors import ILMConfigError
 
 ITEM_PARAM_CANDIDATES = ("item_embedding.weight",)
@@ -33,15 +32,15 @@ def mean_of_items(item_table, matrix):
 
 def checkpoint_embeddings(path, item_num, user_num, matrix, item_param=None, user_param=None, dataset=None):
     """Item (and user) tables from the ``state_dict`` of a RecBole checkpoint."""
+    from recbole_ilm.trainer.checkpoint import read_checkpoint
+
     source = f"cf_checkpoint '{path}'"
-    if not os.path.isfile(path):
-        raise ILMConfigError(f"{source}: no such file")
     try:
-        checkpoint = load_checkpoint(path, map_location="cpu")
-        state = checkpoint["state_dict"]
-    except Exception as e:  # noqa: BLE001 - any failure means this is not a RecBole checkpoint
-        raise ILMConfigError(f"{source}: not a RecBole checkpoint ({type(e).__name__}: {e})") from None
-    saved_dataset = checkpoint.get("config", {})["dataset"] if "config" in checkpoint else None
+        checkpoint = read_checkpoint(path)
+    except ILMConfigError as e:
+        raise ILMConfigError(f"cf_checkpoint: {e}") from None
+    state = checkpoint["state_dict"]
+    saved_dataset = checkpoint.get("dataset") or (checkpoint["config"]["dataset"] if "config" in checkpoint else None)
     if dataset is not None and saved_dataset is not None and saved_dataset != dataset:
         raise ILMConfigError(f"{source}: trained on dataset '{saved_dataset}', not '{dataset}'")
     tables = {k: v for k, v in state.items() if torch.is_tensor(v) and v.dim() == 2}

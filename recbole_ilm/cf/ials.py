@@ -5,7 +5,7 @@ from logging import getLogger
 
 import numpy as np
 
-from recbole_ilm.cache import cache_path, dataset_fingerprint
+from recbole_ilm.cache import atomic_output, cache_path, dataset_fingerprint
 
 
 def training_matrix(train_dataset):
@@ -58,9 +58,8 @@ def ials_embeddings(config, train_dataset):
         return data["user"], data["item"]
     users, items = fit_ials(matrix, config["cf_dim"], config["ials_regularization"], config["ials_iterations"],
                             config["ials_alpha"], config["seed"])
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, user=users, item=items)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, user=users, item=items)
     logger.info(f"iALS fitted on {matrix.nnz} training interactions ({matrix.shape[0] - 1} users, "
                 f"{matrix.shape[1] - 1} items), cached at {path}")
     return users, items

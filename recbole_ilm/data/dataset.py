@@ -19,6 +19,11 @@ def create_dataset(config):
     try:
         with unquoted_atomic_files():
             dataset = recbole_create_dataset(config)
+    except UnicodeDecodeError as e:
+        raise ILMConfigError(
+            f"an atomic file of '{config['dataset']}' in '{config['data_path']}' is not valid {e.encoding} "
+            f"({e.reason} at byte {e.start}); convert it (e.g. iconv -f latin1 -t utf-8) or set encoding: latin-1"
+        ) from None
     except (ValueError, KeyError) as e:
         raise ILMConfigError(f"RecBole could not load dataset '{config['dataset']}' from "
                              f"'{config['data_path']}': {e}") from e
@@ -26,12 +31,28 @@ def create_dataset(config):
         raise ILMConfigError(f"dataset '{config['dataset']}' has no interactions left after filtering "
                              f"(user_inter_num_interval={config['user_inter_num_interval']}, "
                              f"item_inter_num_interval={config['item_inter_num_interval']})")
+    _warn_duplicates(config, dataset)
     getLogger().info(
         set_color("Dataset after filtering", "pink")
         + f": {config['dataset']} users={dataset.user_num - 1} items={dataset.item_num - 1} "
         f"interactions={dataset.inter_num}"
     )
     return dataset
+
+
+def _warn_duplicates(config, dataset):
+    """Repeated (user, item, time) rows are kept by RecBole as repeat consumption; say so, with the fix."""
+    feat = dataset.inter_feat
+    keys = [f for f in (dataset.uid_field, dataset.iid_field, dataset.time_field) if f and f in feat]
+    if not hasattr(feat, "duplicated") or len(keys) < 2:
+        return 0
+    duplicates = int(feat.duplicated(subset=keys).sum())
+    if duplicates:
+        getLogger().warning(
+            f"dataset '{config['dataset']}' has {duplicates} duplicate ({', '.join(keys)}) rows; they are kept as "
+            f"repeated interactions (histories and CF counts include them). Set rm_dup_inter: first to drop them"
+        )
+    return duplicates
 
 
 def uses_prompts(config):

@@ -67,7 +67,9 @@ class IdIndex:
         return cls(d["prefix"], d["codes"], d["digits"], d["digits_per_token"])
 
     def save(self, path):
-        with open(path, "w", encoding="utf-8") as f:
+        from recbole_ilm.cache import atomic_output
+
+        with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
             json.dump(self.to_dict(), f)
 
     @classmethod

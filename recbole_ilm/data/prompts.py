@@ -88,6 +88,20 @@ class PromptBuilder:
                 users.append(np.zeros(len(block), dtype=np.int64))
         return tuple(np.concatenate(x).astype(np.int64) for x in (ids, items, users, ranks))
 
+    def max_prompt_length(self, max_history, with_slots=True):
+        """Longest prompt (plus answer) any template can produce for histories of up to ``max_history`` items."""
+        n = self.num_slots if with_slots else 0
+        user = self.user_tokens.shape[1] + n
+        item = self.item_tokens.shape[1] + n
+        history = max_history * item + max(0, max_history - 1) * len(self.sep)
+        longest = 0
+        for templates in self.templates.values():
+            for parts in templates:
+                size = sum(len(p) if isinstance(p, np.ndarray) else (user if p == "{user}" else history)
+                           for p in parts)
+                longest = max(longest, size)
+        return len(self.bos) + longest + self.target_length
+
     # ----------------------------------------------------------------- batches
     def build(self, users, histories, lengths, tasks, templates, targets=None, with_slots=True):
         """Padded batch (dict of tensors, see module doc) for per-example users/histories/tasks/templates."""

@@ -12,10 +12,10 @@ tokens; :func:`id_token_table` checks it.
 """
 
 import io
-import os
 
 import numpy as np
 
+from recbole_ilm.cache import atomic_output
 from recbole_ilm.errors import ILMConfigError
 
 SLOT_PIECE = "<emb>"
@@ -50,10 +50,8 @@ class SentencePieceTokenizer:
             user_defined_symbols=symbols, hard_vocab_limit=False, model_type="unigram", character_coverage=1.0,
             pad_id=3, unk_id=0, bos_id=1, eos_id=2, minloglevel=2, num_threads=1, seed_sentencepiece_size=100000,
         )
-        tmp = model_file + ".tmp"
-        with open(tmp, "wb") as f:
+        with atomic_output(model_file) as tmp, open(tmp, "wb") as f:
             f.write(buf.getvalue())
-        os.replace(tmp, model_file)
         return cls(model_file)
 
     def encode_text(self, text):

@@ -49,6 +49,7 @@ class FrozenLLMRecommender(SequentialRecommender):
             raise ILMConfigError(f"llm_path: the LLM has {vocab} input embeddings but its tokenizer "
                                  f"{self.prompts.tokenizer.vocab_size} tokens")
         self.llm_width = self.llm.get_input_embeddings().weight.shape[1]
+        self._check_context(config)
         self.trie = IdTrie(self.prompts.item_tokens)
         self.num_slots = config["num_query_tokens"]
         if self.uses_item_slots:
@@ -59,6 +60,18 @@ class FrozenLLMRecommender(SequentialRecommender):
         self.item_encoder = self.build_item_encoder(config, dataset)
         self.phase = 2
         freeze(self.llm)
+
+    def _check_context(self, config):
+        """Refuse, before any training, prompts longer than the LLM's context."""
+        longest = self.prompts.max_prompt_length(config["MAX_ITEM_LIST_LENGTH"], self.uses_item_slots)
+        context = getattr(self.llm.config, "max_position_embeddings", None)
+        if context is not None and longest > context:
+            raise ILMConfigError(
+                f"prompts reach {longest} tokens (MAX_ITEM_LIST_LENGTH={config['MAX_ITEM_LIST_LENGTH']}, "
+                f"num_query_tokens={config['num_query_tokens']}) but the LLM's context is {context} "
+                f"(llm_max_positions / the model's max_position_embeddings); lower MAX_ITEM_LIST_LENGTH or "
+                f"num_query_tokens, or raise llm_max_positions"
+            )
 
     # ------------------------------------------------------------------ subclass hooks
     def build_item_encoder(self, config, dataset):

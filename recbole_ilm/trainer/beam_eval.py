@@ -44,5 +44,11 @@ def beam_metrics(model, eval_data, config, constrained, show_progress=False):
         batch = rank_metrics(items.cpu(), positive_i.cpu(), config["topk"], config["metrics"])
         sums = batch if sums is None else OrderedDict((k, sums[k] + v) for k, v in batch.items())
         count += len(positive_i)
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():  # every rank scored its shard of the users
+        totals = torch.tensor([count] + list(sums.values()), dtype=torch.float64)
+        dist.all_reduce(totals)
+        count, sums = int(totals[0]), OrderedDict(zip(sums, totals[1:].tolist()))
     places = config["metric_decimal_place"]
     return OrderedDict((k, round(v / max(count, 1), places)) for k, v in sums.items())

@@ -12,6 +12,14 @@ from tqdm import tqdm
 from recbole_ilm.alignment.phase1 import AlignmentData, active_kinds, batch_losses, evaluate_alignment
 
 
+def _process_group():
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def cosine_schedule(optimizer, total_steps, warmup_steps):
     def factor(step):
         if step < warmup_steps:
@@ -35,7 +43,8 @@ class AlignmentTrainer:
                                   config["phase1_eval_ratio"], config["seed"])
         self.kinds = active_kinds(config["phase1_schedule"], self.losses, self.data)
         self.text_group = torch.as_tensor(self.data.text_group, device=model.cf_item.device)
-        self.rng = np.random.default_rng(config["seed"])
+        self.rank, self.world = _process_group()
+        self.rng = np.random.default_rng(config["seed"] + self.rank)  # every rank draws its own batches
         self.generator = torch.Generator(device=model.cf_item.device).manual_seed(config["seed"])
         params = [p for p in model.item_encoder.qformer.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config["phase1_learning_rate"], weight_decay=0.05)
@@ -43,6 +52,17 @@ class AlignmentTrainer:
         self.scheduler = cosine_schedule(self.optimizer, total, max(1, total // 20))
         self.step = 0
         self.history = []
+
+    def _average_gradients(self):
+        """Distributed: average the Q-Former's gradients over ranks (what DDP's reducer does after backward)."""
+        if self.world == 1:
+            return
+        import torch.distributed as dist
+
+        for p in self.model.item_encoder.qformer.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= self.world
 
     def describe_data(self):
         d = self.data
@@ -68,6 +88,7 @@ class AlignmentTrainer:
                 raise ValueError(f"phase-1 loss is nan at step {self.step} ({kind} batch)")
             self.optimizer.zero_grad()
             loss.backward()
+            self._average_gradients()
             torch.nn.utils.clip_grad_norm_(self.model.item_encoder.qformer.parameters(), 5.0)
             self.optimizer.step()
             self.scheduler.step()
@@ -77,9 +98,24 @@ class AlignmentTrainer:
                 counts[name] = counts.get(name, 0) + 1
         return {name: sums[name] / counts[name] for name in sums}
 
-    def fit(self, show_progress=False):
+    def state_dict(self):
+        """Everything needed to continue after the last finished epoch (plain data and tensors only)."""
+        return {"step": self.step, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "rng": self.rng.bit_generator.state, "generator": self.generator.get_state(),
+                "history": self.history}
+
+    def load_state_dict(self, state):
+        self.step = state["step"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.rng.bit_generator.state = state["rng"]
+        self.generator.set_state(state["generator"])
+        self.history = list(state["history"])
+
+    def fit(self, show_progress=False, start_epoch=0, on_epoch_end=None):
+        """Train the remaining epochs; ``on_epoch_end(epoch)`` runs after each (e.g. to write a resume point)."""
         self.describe_data()
-        for epoch in range(self.config["phase1_epochs"]):
+        for epoch in range(start_epoch, self.config["phase1_epochs"]):
             start = time()
             train = self.train_epoch(epoch, show_progress)
             self.model.item_encoder.eval()
@@ -92,4 +128,6 @@ class AlignmentTrainer:
             if evaluation:
                 shown = ", ".join(f"{k}: {v:.4f}" for k, v in evaluation.items())
                 self.logger.info(set_color(f"phase 1 epoch {epoch} held-out items", "green") + f" [{shown}]")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
         return self.history
