@@ -82,6 +82,8 @@ SPEC = {
     "mlp_hidden_factor": ("positive int", None),
     "beam_size": ("positive int", None),
     "eval_mode": ("string", {"full_sort", "beam", "beam_constrained"}),
+    "lr_schedule": ("string", {"constant", "linear", "cosine"}),
+    "warmup_ratio": ("number in [0, 1)", None),
 }
 
 

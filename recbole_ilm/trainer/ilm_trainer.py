@@ -25,7 +25,7 @@ from recbole_ilm.cache import cache_path
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.trainer.beam_eval import beam_metrics
 from recbole_ilm.trainer.checkpoint import FORMAT, CheckpointCompatMixin, plain, plain_config, read_checkpoint
-from recbole_ilm.trainer.phase1 import AlignmentTrainer
+from recbole_ilm.trainer.phase1 import AlignmentTrainer, lr_schedule
 from recbole_ilm.trainer.resume import capture_rng, restore_rng, write_atomic
 
 
@@ -34,7 +34,8 @@ def backbone_dir(config, model):
         "prompts": model.prompts.cache_dir,
         "arch": [config[k] for k in ("llm_layers", "llm_hidden_size", "llm_heads", "llm_intermediate_size")],
         "train": [config[k] for k in ("backbone_epochs", "backbone_learning_rate", "train_batch_size",
-                                      "train_sample_ratio", "train_tasks", "stopping_step", "seed")],
+                                      "train_sample_ratio", "train_tasks", "stopping_step", "seed",
+                                      "lr_schedule", "warmup_ratio")],
     }
     return os.path.join(cache_path(config, "backbone", key), "model")
 
@@ -113,7 +114,8 @@ class ILMTrainer(CheckpointCompatMixin, Trainer):
     def _fit_state(self):
         return {"cur_step": self.cur_step, "best_valid_score": float(self.best_valid_score),
                 "best_valid_result": plain(self.best_valid_result),
-                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None}
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+                "scheduler": self.scheduler.state_dict() if getattr(self, "scheduler", None) is not None else None}
 
     # ------------------------------------------------------------------ RecBole fit for phases 0 and 2
     def _recbole_fit(self, phase, train_data, valid_data, epochs, learning_rate, verbose, saved, show_progress,
@@ -125,6 +127,12 @@ class ILMTrainer(CheckpointCompatMixin, Trainer):
         self.start_epoch, self.cur_step = 0, 0
         self.best_valid_score, self.best_valid_result = -np.inf, None
         self.optimizer = self._build_optimizer(learning_rate=learning_rate)
+        self.scheduler = None
+        if self.optimizer is not None and self.config["lr_schedule"] != "constant":
+            total = max(1, epochs * len(train_data))
+            warmup = int(total * self.config["warmup_ratio"])
+            self.scheduler = lr_schedule(self.optimizer, self.config["lr_schedule"], total, max(1, warmup))
+            self.optimizer.register_step_post_hook(lambda *args: self.scheduler.step())
         self._wrap_ddp()
         self.saved_model_file = self._phase_file(phase)
         if resume is not None:
@@ -134,6 +142,8 @@ class ILMTrainer(CheckpointCompatMixin, Trainer):
             self.saved_model_file = resume["saved_model_file"]
             if self.optimizer is not None and resume["optimizer"] is not None:
                 self.optimizer.load_state_dict(resume["optimizer"])
+            if self.scheduler is not None and resume.get("scheduler") is not None:
+                self.scheduler.load_state_dict(resume["scheduler"])
             restore_rng(resume["rng"], train_data)
             if self.cur_step > self.stopping_step:  # it had stopped early already
                 self.start_epoch = self.epochs

@@ -20,12 +20,17 @@ def _process_group():
     return 0, 1
 
 
-def cosine_schedule(optimizer, total_steps, warmup_steps):
+def lr_schedule(optimizer, kind, total_steps, warmup_steps):
+    """Warm-up then ``constant``, ``linear`` decay to 0, or ``cosine`` decay to 0, stepped once per batch."""
     def factor(step):
         if step < warmup_steps:
             return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        progress = min((step - warmup_steps) / max(1, total_steps - warmup_steps), 1.0)
+        if kind == "linear":
+            return 1.0 - progress
+        if kind == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * progress))
+        return 1.0
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -49,7 +54,7 @@ class AlignmentTrainer:
         params = [p for p in model.item_encoder.qformer.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config["phase1_learning_rate"], weight_decay=0.05)
         total = config["phase1_epochs"] * config["phase1_steps_per_epoch"]
-        self.scheduler = cosine_schedule(self.optimizer, total, max(1, total // 20))
+        self.scheduler = lr_schedule(self.optimizer, "cosine", total, max(1, total // 20))
         self.step = 0
         self.history = []
 
