@@ -103,6 +103,7 @@ def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, queue)
     if rank == 0:
         queue.put({k: v for k, v in result.items()})
     if dist.is_initialized():
+        dist.barrier()  # tearing gloo down while another rank still talks to it aborts that rank (SIGABRT)
         dist.destroy_process_group()
 
 
