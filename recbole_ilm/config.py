@@ -43,6 +43,10 @@ class Config(RecBoleConfig):
         compat.disable_recbole_anomaly_mode()
         validate_options(self)
         self._check_data_files()
+        if self["llm_path"]:
+            from recbole_ilm.chat.smollm import resolve_llm_path
+
+            self["llm_path"] = resolve_llm_path(self["llm_path"])
 
     def _get_model_and_dataset(self, model, dataset):
         from recbole_ilm.utils import get_model

@@ -83,6 +83,8 @@ SPEC = {
     "beam_size": ("positive int", None),
     "eval_mode": ("string", {"full_sort", "beam", "beam_constrained"}),
     "lr_schedule": ("string", {"constant", "linear", "cosine"}),
+    "item_noun": ("string", None),
+    "tag_noun": ("string", None),
     "warmup_ratio": ("number in [0, 1)", None),
 }
 

@@ -136,6 +136,11 @@ def load_data_and_model(model_file):
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     model = _build_model(config, train_data)
-    model.load_state_dict(checkpoint["state_dict"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as e:  # e.g. a checkpoint of another model size or dataset filtering
+        first = str(e).splitlines()[1].strip()[:300] if "\n" in str(e) else str(e)[:300]
+        raise ILMConfigError(f"checkpoint '{model_file}' does not fit {config['model']} on {config['dataset']} as "
+                             f"configured now ({first})") from None
     model.load_other_parameter(checkpoint.get("other_parameter"))
     return config, model, dataset, train_data, valid_data, test_data

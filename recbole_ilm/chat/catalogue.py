@@ -1,0 +1,52 @@
+"""Finding the items a user mentions by title: exact, then whole-word containment, then fuzzy (difflib).
+
+Titles are compared normalised: lower case, punctuation dropped, a trailing article moved to the front
+("Shawshank Redemption, The" -> "the shawshank redemption"), a trailing "(1995)" removed.
+"""
+
+import difflib
+import re
+
+_YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
+_ARTICLE = re.compile(r"^(.*),\s*(the|a|an|les|la|le|il|el|der|die|das)$", re.IGNORECASE)
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def normalise(title):
+    title = _YEAR.sub("", str(title).strip())
+    moved = _ARTICLE.match(title)
+    if moved:
+        title = f"{moved.group(2)} {moved.group(1)}"
+    return _NON_WORD.sub(" ", title.lower()).strip()
+
+
+class Catalogue:
+    """``titles[item_id]`` (None or "" for items without one, e.g. the padding id 0)."""
+
+    def __init__(self, titles, details=None):
+        self.titles = list(titles)
+        self.details = list(details) if details is not None else [""] * len(self.titles)
+        self.keys = {}
+        for i, t in enumerate(self.titles):
+            if t:
+                self.keys.setdefault(normalise(t), []).append(i)
+
+    def label(self, item):
+        detail = self.details[item]
+        return f"{self.titles[item]} ({detail})" if detail else self.titles[item]
+
+    def find(self, text, limit=6):
+        """Item ids that ``text`` may mean, best first; one id when it is unambiguous, [] when nothing fits."""
+        query = normalise(text)
+        if not query:
+            return []
+        if query in self.keys:
+            return list(self.keys[query])[:limit]
+        padded = f" {query} "
+        within = [i for key, ids in self.keys.items() if padded in f" {key} " for i in ids]
+        if within:  # "star wars" -> every title containing those words; shortest (closest) first
+            return sorted(within, key=lambda i: (len(self.titles[i]), i))[:limit]
+        close = difflib.get_close_matches(query, list(self.keys), n=limit, cutoff=0.75)
+        if len(close) > 1 and difflib.SequenceMatcher(None, query, close[0]).ratio() >= 0.92:
+            close = close[:1]  # a typo of one title, not a choice between several
+        return [i for key in close for i in self.keys[key]][:limit]

@@ -1,0 +1,228 @@
+"""One conversation: what the user likes, rejected and was shown, and a reply for every line they type.
+
+The session knows nothing about models: ``recommend(history, exclude, k)`` returns item ids (the trained ILM's
+generative retrieval) and ``say(prompt, items)`` returns free text (the frozen LLM with item slots ``{0}``, ``{1}``
+in the prompt). That keeps the dialogue logic testable on its own.
+"""
+
+import re
+
+from recbole_ilm.errors import ILMConfigError
+
+MAX_CHARS = 500
+DEFAULT_COUNT = 3
+HELP = ("Tell me {noun}s you like (e.g. 'I liked Toy Story and Heat'), then ask 'recommend 3'. You can also say "
+        "'why the first one', 'not that one', 'more like <title>', 'describe <title>', 'compare <title> and <title>',"
+        " '/load <checkpoint>' or '/quit'.")
+_NUMBERS = {w: k for k, w in enumerate(
+    "zero one two three four five six seven eight nine ten".split())}
+_ORDINALS = {w: k for k, w in enumerate(
+    "zeroth first second third fourth fifth sixth seventh eighth ninth tenth".split())}
+_LIKE = re.compile(r"^(?:i\s+)?(?:really\s+|also\s+)?(?:like|liked|love|loved|enjoy|enjoyed|watched|saw|seen|"
+                   r"have seen|adore|adored)\s+", re.IGNORECASE)
+_SPLIT = re.compile(r"(\s*(?:,|;|&|\band\b|\bor\b)\s*)", re.IGNORECASE)
+_QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'")
+
+
+def _a(noun):
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
+
+
+class ChatSession:
+    def __init__(self, catalogue, recommend, say, noun="item", load=None):
+        self.catalogue, self.recommend_fn, self.say_fn, self.noun, self.load_fn = catalogue, recommend, say, noun, load
+        self.liked, self.rejected, self.shown = [], set(), []
+        self.count = DEFAULT_COUNT
+        self.focus = None  # the recommended item that "that one" / "it" refers to
+        self.pending = None  # ambiguous mention: candidate ids the user picks from by number
+
+    # ------------------------------------------------------------------ entry point
+    def reply(self, line):
+        """The assistant's answer to one line of user input (never raises for bad input)."""
+        text = (line or "").strip()
+        if not text:
+            return f"(empty message) {HELP.format(noun=self.noun)}"
+        if len(text) > MAX_CHARS:
+            return (f"That message is {len(text)} characters long; please keep it under {MAX_CHARS} "
+                    f"(for example, one or two {self.noun} titles at a time).")
+        low = text.lower().rstrip("?!. ")
+        try:
+            if self.pending and re.fullmatch(r"\d+", low):
+                return self._pick(int(low))
+            if low in ("/help", "help"):
+                return HELP.format(noun=self.noun)
+            if low.startswith("/load"):
+                return self._load(text[5:].strip())
+            if re.match(r"^(not that one|not this one|not it|no|nope|reject( it)?|not (the )?\w+ one)$", low):
+                return self._reject(self._which(low))
+            more = re.match(r"^(?:more|something|anything)\s+like\s+(.+)$", low)
+            if more:
+                return self._more_like(text[more.start(1):])
+            if re.match(r"^why\b", low):
+                return self._why(low)
+            compare = re.match(r"^compare\s+(.+)$", low)
+            if compare:
+                return self._compare(text[compare.start(1):])
+            describe = re.match(r"^(?:describe|tell me about|what is|what's)\s+(.+)$", low)
+            if describe:
+                return self._describe(text[describe.start(1):])
+            if re.search(r"\b(recommend|suggest|what should i|what next|what else|another|again|more)\b", low):
+                return self._recommend(self._count(low))
+            return self._mentions(text)
+        except ILMConfigError as e:
+            return f"Sorry: {e}"
+
+    # ------------------------------------------------------------------ mentions
+    def _spans(self, text):
+        """Item mentions in free text: quoted titles, else the longest runs that name one title exactly."""
+        quoted = [a or b for a, b in _QUOTED.findall(text)]
+        if quoted:
+            return quoted
+        parts = _SPLIT.split(_LIKE.sub("", text.strip()).rstrip(".!"))
+        words, seps = parts[0::2], parts[1::2]
+        spans, i = [], 0
+        while i < len(words):
+            for j in range(len(words), i, -1):  # "Sense and Sensibility" survives splitting on "and"
+                candidate = "".join(w + s for w, s in zip(words[i:j], seps[i:j - 1] + [""]))
+                if j == i + 1 or len(self.catalogue.find(candidate)) == 1:
+                    break
+            if candidate.strip():
+                spans.append(candidate.strip())
+            i = j
+        return spans
+
+    def _resolve(self, span):
+        """One item id for a title, or a reply explaining why not (unknown / ambiguous)."""
+        found = self.catalogue.find(span)
+        if not found:
+            return None, f"I don't know {_a(self.noun)} called '{span}'; check the spelling or try another title."
+        if len(found) > 1:
+            self.pending = found
+            options = "\n".join(f"  {k}. {self.catalogue.label(i)}" for k, i in enumerate(found, 1))
+            return None, f"'{span}' could be several {self.noun}s:\n{options}\nReply with a number."
+        return found[0], None
+
+    def _mentions(self, text):
+        added, notes = [], []
+        for span in self._spans(text):
+            item, problem = self._resolve(span)
+            if problem:
+                notes.append(problem)
+            elif item is not None:
+                self._like(item)
+                added.append(item)
+        lines = []
+        if added:
+            lines.append("Noted: you like " + ", ".join(self.catalogue.label(i) for i in added)
+                         + ". Ask me to 'recommend 3' when you are ready.")
+        lines += notes
+        return "\n".join(lines) or HELP.format(noun=self.noun)
+
+    def _pick(self, number):
+        if not 1 <= number <= len(self.pending):
+            return f"Please pick a number from 1 to {len(self.pending)}."
+        item, self.pending = self.pending[number - 1], None
+        self._like(item)
+        return f"Noted: you like {self.catalogue.label(item)}."
+
+    def _like(self, item):
+        if item in self.liked:
+            self.liked.remove(item)
+        self.liked.append(item)  # most recent last, as in a RecBole history
+        self.rejected.discard(item)
+
+    # ------------------------------------------------------------------ recommendations
+    def _count(self, low):
+        digits = re.search(r"\b(\d+)\b", low)
+        words = [_NUMBERS[w] for w in re.findall(r"[a-z]+", low) if w in _NUMBERS]
+        count = int(digits.group(1)) if digits else (words[0] if words else self.count)
+        self.count = max(1, min(count, 20))
+        return self.count
+
+    def _recommend(self, count, history=None):
+        history = history or self.liked
+        if not history:
+            return f"Tell me one or two {self.noun}s you like first."
+        exclude = set(self.liked) | self.rejected
+        self.shown = list(self.recommend_fn(history, exclude, count))
+        self.focus = self.shown[0] if self.shown else None
+        names = " and ".join(self.catalogue.label(i) for i in history[-2:])
+        listing = "\n".join(f"  {k}. {self.catalogue.label(i)}" for k, i in enumerate(self.shown, 1))
+        return f"Since you like {names}, you might enjoy:\n{listing}"
+
+    def _which(self, low):
+        """The shown item a phrase points at ('the second one', '#2', a title); the focus by default."""
+        if not self.shown:
+            return None
+        number = re.search(r"#?\b(\d+)\b", low)
+        ordinal = [_ORDINALS[w] for w in re.findall(r"[a-z]+", low) if w in _ORDINALS]
+        index = int(number.group(1)) if number else (ordinal[0] if ordinal else None)
+        if "last" in low.split():
+            index = len(self.shown)
+        if index and 1 <= index <= len(self.shown):
+            return self.shown[index - 1]
+        return self.focus
+
+    def _reject(self, item):
+        if item is None:
+            return "There is nothing to reject yet: ask me to recommend something first."
+        self.rejected.add(item)
+        self.shown = [i for i in self.shown if i != item]
+        return f"OK, not {self.catalogue.label(item)}.\n" + self._recommend(self.count)
+
+    def _more_like(self, title):
+        item, problem = self._resolve(title.strip().rstrip(".!?"))
+        if problem:
+            return problem
+        self._like(item)
+        return self._recommend(self.count, history=self.liked)
+
+    # ------------------------------------------------------------------ free text from the frozen LLM
+    def _named_or_shown(self, low, text):
+        rest = re.sub(r"^why\s+(?:would i like|should i watch|is|did you pick|did you suggest|recommend)?\s*", "",
+                      low)
+        rest = re.sub(r"^(the\s+)?(\w+\s+one|#?\d+|last one)$", "", rest).strip()
+        if rest and rest not in ("that", "it", "this", "that one", "this one"):
+            item, problem = self._resolve(rest)
+            return item, problem
+        return self._which(low), None
+
+    def _why(self, low):
+        item, problem = self._named_or_shown(low, low)
+        if problem:
+            return problem
+        if item is None:
+            return "Ask me to recommend something first, then ask why."
+        self.focus = item
+        liked = [i for i in self.liked if i != item][-2:]
+        if not liked:
+            return self.say_fn(f"Describe the {self.noun} {{0}}.", [item])
+        if len(liked) == 1:
+            liked = liked * 2
+        return self.say_fn(f"Someone enjoyed {{0}} and {{1}}. Why might they like the {self.noun} {{2}}?",
+                           liked + [item])
+
+    def _describe(self, title):
+        item, problem = self._resolve(title.strip().rstrip(".!?"))
+        if problem:
+            return problem
+        return self.say_fn(f"Describe the {self.noun} {{0}}.", [item])
+
+    def _compare(self, text):
+        parts = [p for p in re.split(r"\s+(?:and|with|vs\.?|versus)\s+|\s*,\s*", text.strip().rstrip(".!?")) if p]
+        if len(parts) != 2:
+            return f"Name two {self.noun}s to compare, e.g. 'compare Heat and Fargo'."
+        items = []
+        for part in parts:
+            item, problem = self._resolve(part)
+            if problem:
+                return problem
+            items.append(item)
+        return self.say_fn(f"Compare the {self.noun}s {{0}} and {{1}}.", items)
+
+    def _load(self, path):
+        if not path:
+            return "Usage: /load <checkpoint>"
+        if self.load_fn is None:
+            return "Loading another checkpoint is not available here."
+        return self.load_fn(path)

@@ -1,0 +1,180 @@
+"""Train and compare item encoders for a frozen chat LLM on the item-grounded text tasks.
+
+    python -m recbole_ilm.chat.train -d ml-100k --models ILM,ILM-rand,MLPAdapter --steps 150 \
+        --retrieval_checkpoint saved/ILM-ml-100k-phase2-....pth --out docs/conversation/ml-100k
+
+For each model: phase 1 (ILM only, as in retrieval), then phase 2 on the text tasks of the training items with the
+LLM frozen; then log-perplexity and Semantic Consistency (cosine of all-MiniLM-L6-v2 embeddings of the greedy
+answer and the target) per task on the test items. Writes ``results.json``, ``table.md`` and one
+``chat-<model>-<dataset>.pth`` (item encoder only + plain config + the retrieval checkpoint used for chat).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+from recbole_ilm.chat.tasks import TASKS, TaskWriter, item_facts, make_examples, split_items
+
+VARIANTS = {"ILM": ("ILM", {}), "ILM-rand": ("ILM", {"phase1_epochs": 0}), "MLPAdapter": ("MLPAdapter", {})}
+
+
+def semantic_consistency(generated, targets):
+    """Mean cosine (x100) of sentence embeddings (all-MiniLM-L6-v2, offline) of answers and targets."""
+    from sentence_transformers import SentenceTransformer
+
+    from recbole_ilm.alignment.text import minilm_dir
+
+    encoder = SentenceTransformer(minilm_dir(), device="cpu")
+    a = encoder.encode(generated, convert_to_tensor=True, normalize_embeddings=True)
+    b = encoder.encode(targets, convert_to_tensor=True, normalize_embeddings=True)
+    return ((a * b).sum(dim=1) * 100).tolist()
+
+
+def build(label, dataset, overrides):
+    from recbole.utils import init_seed
+
+    from recbole_ilm.config import Config
+    from recbole_ilm.data.dataset import create_dataset, data_preparation
+    from recbole_ilm.utils import get_model
+
+    model_name, extra = VARIANTS[label]
+    config = Config(model=model_name, dataset=dataset, config_dict={"llm_path": "smollm2", **overrides, **extra})
+    init_seed(config["seed"], config["reproducibility"])
+    data = create_dataset(config)
+    train, _, _ = data_preparation(config, data)
+    init_seed(config["seed"], config["reproducibility"])
+    return config, train._dataset, get_model(model_name)(config, train._dataset)
+
+
+def train_chat(label, dataset, overrides, steps, batch_size, lr, log=print):
+    """Phase 1 (ILM only), then ``steps`` steps on the training items' text tasks; the LLM stays frozen."""
+    from recbole_ilm.chat.model import ItemChatLM
+    from recbole_ilm.trainer.phase1 import AlignmentTrainer, lr_schedule
+
+    start = time.time()
+    config, train_ds, model = build(label, dataset, overrides)
+    if VARIANTS[label][0] == "ILM" and config["phase1_epochs"] > 0:
+        AlignmentTrainer(config, model, train_ds).fit()
+    chat = ItemChatLM(model)
+    writer = TaskWriter(item_facts(train_ds, config["item_text_fields"]), config["item_noun"] or "item",
+                        config["tag_noun"] or "tags")
+    rng = np.random.default_rng(config["seed"])
+    train_items, _, test_items = split_items(writer.facts, config["seed"])
+    train_examples = make_examples(writer, train_items, rng)
+    params = [p for p in model.item_encoder.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    scheduler = lr_schedule(optimizer, "linear", steps, max(1, steps // 20))
+    model.train()
+    losses = []
+    for step in range(steps):
+        batch = [train_examples[i] for i in rng.choice(len(train_examples), size=batch_size, replace=False)]
+        loss = chat.loss(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+        if (step + 1) % max(1, steps // 5) == 0:
+            log(f"  {label} step {step + 1}/{steps} loss {np.mean(losses[-20:]):.3f}")
+    model.eval()
+    info = {"train_examples": len(train_examples), "test_items": len(test_items),
+            "first_train_loss": float(np.mean(losses[:20])) if losses else None,
+            "final_train_loss": float(np.mean(losses[-20:])) if losses else None,
+            "train_seconds": round(time.time() - start, 1)}
+    return config, model, chat, writer, test_items, info
+
+
+def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_new_tokens, log=print):
+    """Per task on test items: mean target log-perplexity and Semantic Consistency of the greedy answer."""
+    test_rng = np.random.default_rng(config["seed"] + 1)
+    results = {}
+    for task in TASKS:
+        examples = make_examples(writer, test_items, test_rng, tasks=(task,))[:eval_per_task]
+        pplx, answers = [], []
+        for k in range(0, len(examples), 16):
+            chunk = examples[k : k + 16]
+            pplx += chat.log_perplexity(chunk)
+            answers += chat.generate([e.prompt for e in chunk], [e.items for e in chunk], max_new_tokens)
+        sc = semantic_consistency(answers, [e.target for e in examples])
+        results[task] = {"sc": float(np.mean(sc)), "log_pplx": float(np.mean(pplx)), "n": len(examples),
+                         "sample": {"prompt": examples[0].prompt, "target": examples[0].target,
+                                    "answer": answers[0]}}
+        log(f"  {label} {task}: SC {results[task]['sc']:.2f}  log-pplx {results[task]['log_pplx']:.4f}")
+    results["all"] = {"sc": float(np.mean([results[t]["sc"] for t in TASKS])),
+                      "log_pplx": float(np.mean([results[t]["log_pplx"] for t in TASKS]))}
+    return results
+
+
+def train_and_evaluate(label, dataset, overrides, steps, batch_size, lr, eval_per_task, max_new_tokens, log):
+    start = time.time()
+    config, model, chat, writer, test_items, info = train_chat(label, dataset, overrides, steps, batch_size, lr, log)
+    results = evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_new_tokens, log)
+    info["seconds"] = round(time.time() - start, 1)
+    return config, model, results, info
+
+
+def save_chat_checkpoint(path, config, model, label, retrieval_checkpoint):
+    from recbole_ilm.trainer.checkpoint import FORMAT, plain_config
+    from recbole_ilm.trainer.resume import write_atomic
+
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}  # the LLM stays as shipped
+    write_atomic({"format": FORMAT, "kind": "chat", "model": config["model"], "label": label,
+                  "dataset": config["dataset"], "config": plain_config(config), "state_dict": state,
+                  "retrieval_checkpoint": retrieval_checkpoint}, path)
+
+
+def table(results, labels):
+    lines = ["| task | " + " | ".join(f"{m} SC(%) | {m} log-pplx" for m in labels) + " |",
+             "|---" * (1 + 2 * len(labels)) + "|"]
+    for task in list(TASKS) + ["all"]:
+        cells = " | ".join(f"{results[m][task]['sc']:.2f} | {results[m][task]['log_pplx']:.4f}" for m in labels)
+        lines.append(f"| {task} | {cells} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="item-grounded text tasks with a frozen chat LLM")
+    parser.add_argument("-d", "--dataset", default="ml-100k")
+    parser.add_argument("--models", default="ILM,ILM-rand,MLPAdapter")
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--eval_per_task", type=int, default=60)
+    parser.add_argument("--max_new_tokens", type=int, default=32)
+    parser.add_argument("--retrieval_checkpoint", default=None, help="ILM (retrieval) checkpoint used by the chat")
+    parser.add_argument("--out", default="docs/conversation")
+    parser.add_argument("--set", action="append", help="key=value config override")
+    args = parser.parse_args(argv)
+    sys.argv = sys.argv[:1]
+    import yaml
+
+    overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set or [])}
+    overrides.setdefault("show_progress", False)
+    out = os.path.join(args.out, args.dataset)
+    os.makedirs(out, exist_ok=True)
+    labels = args.models.split(",")
+    results, info = {}, {}
+    for label in labels:
+        config, model, results[label], info[label] = train_and_evaluate(
+            label, args.dataset, overrides, args.steps, args.batch_size, args.lr, args.eval_per_task,
+            args.max_new_tokens, log=lambda m: print(m, flush=True))
+        path = os.path.join(config["checkpoint_dir"], f"chat-{label}-{args.dataset}.pth")
+        save_chat_checkpoint(path, config, model, label, args.retrieval_checkpoint)
+        info[label]["checkpoint"] = path
+        del model
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"args": vars(args), "results": results, "info": info}, f, indent=1)
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write(table(results, labels) + "\n")
+    print(table(results, labels))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

