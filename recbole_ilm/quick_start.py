@@ -1,6 +1,7 @@
 """Entry points mirroring ``recbole.quick_start``: run a model, a HyperTuning objective, reload a checkpoint."""
 
 import logging
+import os
 import sys
 from logging import getLogger
 
@@ -96,8 +97,20 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     return None if queue.empty() else queue.get()
 
 
+def _share_cpu_threads(nproc):
+    """Ranks on CPUs split the machine's cores. torch's default (one thread per core in every rank) oversubscribes
+    them: phase 1 on ml-100k ran 10x slower per epoch with 2 ranks on 2 cores (190 s vs 18 s in one process)."""
+    import torch
+
+    if torch.cuda.is_available() or os.environ.get("OMP_NUM_THREADS"):
+        return
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
+
+
 def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, queue):
     import torch.distributed as dist
+
+    _share_cpu_threads(config_dict["nproc"])
 
     result = run_recbole_ilm(model, dataset, config_file_list, {**config_dict, "local_rank": rank}, saved)
     if rank == 0:
