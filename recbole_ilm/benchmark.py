@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from recbole_ilm.utils import parse_set
+
 # model label -> (RecBole/plugin model name, extra config)
 VARIANTS = {
     "ILM": ("ILM", {}),
@@ -145,19 +147,6 @@ def chart(out, datasets, labels, seeds, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def parse_set(values, label=None):
-    """``key=value`` for every cell, or ``Label:key=value`` for the cells of one model label only."""
-    import yaml
-
-    out = {}
-    for item in values or []:
-        key, _, value = item.partition("=")
-        scope, _, key = key.rpartition(":")
-        if not scope or scope == label:
-            out[key] = yaml.safe_load(value)
-    return out
 
 
 def main(argv=None):

@@ -51,3 +51,16 @@ def get_trainer(model_type, model_name):
     if model_name in PLUGIN_TRAINERS:
         return PLUGIN_TRAINERS[model_name]
     return with_checkpoint_compat(recbole_get_trainer(model_type, model_name))
+
+
+def parse_set(values, label=None):
+    """``key=value`` for every cell, or ``Label:key=value`` for the cells of one model label only."""
+    import yaml
+
+    out = {}
+    for item in values or []:
+        key, _, value = item.partition("=")
+        scope, _, key = key.rpartition(":")
+        if not scope or scope == label:
+            out[key] = yaml.safe_load(value)
+    return out

@@ -163,3 +163,13 @@ def test_phase1_training_logs_losses_and_held_out_retrieval(toy):
     assert {"train_itc", "train_itg", "train_itm", "train_iic", "train_uic"} <= set(history[-1])
     assert {"recall@1", "recall@10", "itg_eval", "itg_train"} <= set(history[-1])
     assert all(np.isfinite(v) for v in history[-1].values())
+
+
+def test_phase1_comparison_reports_every_variant(toy):
+    from recbole_ilm.alignment.compare import VARIANTS, run_variant, table
+
+    results = {name: run_variant("toy", VARIANTS[name], toy()) for name in ("IT", "IT-UI")}
+    for name, result in results.items():
+        assert result["losses"] == VARIANTS[name] and len(result["history"]) == 1
+        assert 0.0 <= result["history"][-1]["recall@10"] <= 1.0
+    assert "| IT-UI | itc+itg+itm+uic |" in table(results)
