@@ -66,6 +66,10 @@ def test_titles_with_and_are_not_split_and_more_like_puts_the_item_last():
     assert s.liked == [5]
     s.reply("more like Heat")
     assert fakes.calls[-1][0] == [5, 7]
+    assert "Reply with a number" in s.reply("more like star trek")
+    picked = s.reply("1")  # the pick completes "more like": it recommends at once
+    assert "Noted: you like Star Trek: Generations" in picked and "you might enjoy" in picked
+    assert fakes.calls[-1][0] == [5, 7, 9]
     assert s.reply("describe Fargo") == "LLM[Describe the movie {0}.|[8]]"
     assert s.reply("compare Heat and Fargo") == "LLM[Compare the movies {0} and {1}.|[7, 8]]"
 

@@ -129,6 +129,7 @@ def main(argv=None):
     parser.add_argument("--checkpoint", required=True, help="chat checkpoint (python -m recbole_ilm.chat.train)")
     parser.add_argument("--retrieval", default=None, help="ILM checkpoint used for recommendations")
     parser.add_argument("--max_new_tokens", type=int, default=48)
+    parser.add_argument("--script", default=None, help="read the user's lines from this file (echoed), not stdin")
     args = parser.parse_args(argv)
     sys.argv = sys.argv[:1]
     logging.disable(logging.INFO)  # RecBole logs dataset statistics while loading; keep the conversation clean
@@ -139,11 +140,19 @@ def main(argv=None):
         return 2
     from recbole_ilm.chat.session import HELP
 
-    print(f"ILM chat on {config['dataset']} ({len(session.catalogue.keys)} {session.noun}s). "
+    titled = sum(1 for t in session.catalogue.titles if t)
+    print(f"ILM chat on {config['dataset']} ({titled} {session.noun}s). "
           + HELP.format(noun=session.noun), flush=True)
+    scripted = open(args.script, encoding="utf-8").read().splitlines() if args.script else None
     while True:
         try:
-            line = input("you> ")
+            if scripted is None:
+                line = input("you> ")
+            elif scripted:
+                line = scripted.pop(0)
+                print(f"you> {line if len(line) <= 120 else line[:60] + f'... ({len(line)} characters)'}")
+            else:
+                return 0
         except (EOFError, KeyboardInterrupt):
             print()
             return 0

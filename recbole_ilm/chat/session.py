@@ -35,6 +35,7 @@ class ChatSession:
         self.count = DEFAULT_COUNT
         self.focus = None  # the recommended item that "that one" / "it" refers to
         self.pending = None  # ambiguous mention: candidate ids the user picks from by number
+        self.then_recommend = False  # the ambiguous mention came from "more like ...": recommend after the pick
 
     # ------------------------------------------------------------------ entry point
     def reply(self, line):
@@ -103,6 +104,7 @@ class ChatSession:
         return found[0], None
 
     def _mentions(self, text):
+        self.then_recommend = False
         added, notes = [], []
         for span in self._spans(text):
             item, problem = self._resolve(span)
@@ -123,7 +125,11 @@ class ChatSession:
             return f"Please pick a number from 1 to {len(self.pending)}."
         item, self.pending = self.pending[number - 1], None
         self._like(item)
-        return f"Noted: you like {self.catalogue.label(item)}."
+        noted = f"Noted: you like {self.catalogue.label(item)}."
+        if self.then_recommend:
+            self.then_recommend = False
+            return noted + "\n" + self._recommend(self.count)
+        return noted
 
     def _like(self, item):
         if item in self.liked:
@@ -173,6 +179,7 @@ class ChatSession:
     def _more_like(self, title):
         item, problem = self._resolve(title.strip().rstrip(".!?"))
         if problem:
+            self.then_recommend = self.pending is not None
             return problem
         self._like(item)
         return self._recommend(self.count, history=self.liked)

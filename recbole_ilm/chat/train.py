@@ -10,6 +10,7 @@ answer and the target) per task on the test items. Writes ``results.json``, ``ta
 """
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -23,13 +24,18 @@ from recbole_ilm.chat.tasks import TASKS, TaskWriter, item_facts, make_examples,
 VARIANTS = {"ILM": ("ILM", {}), "ILM-rand": ("ILM", {"phase1_epochs": 0}), "MLPAdapter": ("MLPAdapter", {})}
 
 
-def semantic_consistency(generated, targets):
-    """Mean cosine (x100) of sentence embeddings (all-MiniLM-L6-v2, offline) of answers and targets."""
+@functools.lru_cache(maxsize=1)
+def _sentence_encoder():
     from sentence_transformers import SentenceTransformer
 
     from recbole_ilm.alignment.text import minilm_dir
 
-    encoder = SentenceTransformer(minilm_dir(), device="cpu")
+    return SentenceTransformer(minilm_dir(), device="cpu")
+
+
+def semantic_consistency(generated, targets):
+    """Cosine (x100) of sentence embeddings (all-MiniLM-L6-v2, offline) of each answer and its target."""
+    encoder = _sentence_encoder()
     a = encoder.encode(generated, convert_to_tensor=True, normalize_embeddings=True)
     b = encoder.encode(targets, convert_to_tensor=True, normalize_embeddings=True)
     return ((a * b).sum(dim=1) * 100).tolist()
@@ -152,10 +158,9 @@ def main(argv=None):
     parser.add_argument("--set", action="append", help="key=value config override")
     args = parser.parse_args(argv)
     sys.argv = sys.argv[:1]
-    import yaml
+    from recbole_ilm.utils import parse_set
 
-    overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set or [])}
-    overrides.setdefault("show_progress", False)
+    overrides = {"show_progress": False, **parse_set(args.set)}
     out = os.path.join(args.out, args.dataset)
     os.makedirs(out, exist_ok=True)
     labels = args.models.split(",")
