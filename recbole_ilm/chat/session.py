@@ -185,17 +185,16 @@ class ChatSession:
         return self._recommend(self.count, history=self.liked)
 
     # ------------------------------------------------------------------ free text from the frozen LLM
-    def _named_or_shown(self, low, text):
+    def _named_or_shown(self, low):
         rest = re.sub(r"^why\s+(?:would i like|should i watch|is|did you pick|did you suggest|recommend)?\s*", "",
                       low)
         rest = re.sub(r"^(the\s+)?(\w+\s+one|#?\d+|last one)$", "", rest).strip()
         if rest and rest not in ("that", "it", "this", "that one", "this one"):
-            item, problem = self._resolve(rest)
-            return item, problem
+            return self._resolve(rest)
         return self._which(low), None
 
     def _why(self, low):
-        item, problem = self._named_or_shown(low, low)
+        item, problem = self._named_or_shown(low)
         if problem:
             return problem
         if item is None:
