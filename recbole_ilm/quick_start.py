@@ -82,6 +82,8 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         return run_recbole_ilm(model, dataset, config_file_list, config_dict, saved)
     import torch.multiprocessing as mp
 
+    # RecBole's init_logger creates ./log/<model> with exists-then-makedirs: ranks racing there crashed one (CI)
+    os.makedirs(os.path.join("log", str(model or "ILM")), exist_ok=True)
     queue = mp.get_context("spawn").SimpleQueue()
     config_dict = {**(config_dict or {}), "world_size": world_size if world_size > 0 else nproc, "ip": ip,
                    "port": str(port), "nproc": nproc, "offset": group_offset}
