@@ -106,11 +106,75 @@ def test_itm_negatives_are_never_the_positive():
         sim = torch.randn(8, 8, generator=g) * 5
         same = torch.eye(8, dtype=torch.bool)
         same[2, 5] = same[5, 2] = True  # two items with identical text
-        neg = L.hard_negatives(sim, same, g)
+        neg = L.hard_negatives(sim, same, 0.07, g)
         for i, j in enumerate(neg.tolist()):
             assert j != i and not same[i, j]
     all_same = torch.ones(3, 3, dtype=torch.bool)
-    assert L.hard_negatives(torch.zeros(3, 3), all_same).tolist() == [-1, -1, -1]
+    assert L.hard_negatives(torch.zeros(3, 3), all_same, 0.07).tolist() == [-1, -1, -1]
+
+
+def test_hard_negatives_follow_the_temperature_scaled_similarity():
+    """BLIP-2 draws ITM negatives with softmax(sim / temp): on cosines in [-1, 1] the most similar wrong text must
+    dominate the draw (without the temperature it would be picked about as often as any other)."""
+    g = torch.Generator().manual_seed(0)
+    sim = torch.full((4, 8), -0.5)
+    sim[:, 3] = 0.9  # the hard negative of every row (rows 0..3 are positives on the diagonal)
+    sim[3, 3] = 1.0
+    sim[3, 5] = 0.9
+    same = torch.zeros(4, 8, dtype=torch.bool)
+    same[torch.arange(4), torch.arange(4)] = True
+    picks = torch.stack([L.hard_negatives(sim, same, 0.07, g) for _ in range(400)])
+    assert (picks[:, :3] == 3).float().mean() > 0.95
+    assert (picks[:, 3] == 5).float().mean() > 0.95
+    expected = torch.softmax(torch.tensor([0.9] + [-0.5] * 6) / 0.07, 0)[0]  # the hard column's probability
+    assert abs((picks[:, 0] == 3).float().mean() - expected) < 0.03
+
+
+def _reference_infonce(sim, temp, exclude):
+    """Row-by-row cross-entropy with the excluded columns removed (the definition, written out)."""
+    total = 0.0
+    for i in range(sim.shape[0]):
+        keep = [j for j in range(sim.shape[1]) if not exclude[i][j]]
+        logits = torch.tensor([float(sim[i, j]) / temp for j in keep])
+        total += float(torch.logsumexp(logits, 0) - sim[i, i] / temp)
+    return total / sim.shape[0]
+
+
+def test_contrastive_losses_mask_in_batch_false_negatives():
+    """A repeated item (or user, or identical text) in a batch is never a negative of its own positive, and an
+    item is never its own negative (item-item); checked against the definition on a hand-made batch."""
+    g = torch.Generator().manual_seed(3)
+    f = lambda *shape: torch.nn.functional.normalize(torch.randn(*shape, generator=g), dim=-1)  # noqa: E731
+    a, b, t, temp = f(4, 2, 8), f(4, 2, 8), f(4, 8), 0.1
+    ids_a, ids_b = torch.tensor([1, 1, 2, 5]), torch.tensor([7, 8, 7, 1])  # item 1 on both sides, 7 twice
+    sim_ab, sim_ba = L.item_item_similarity(a, b), L.item_item_similarity(b, a)
+    ex_ab = [[j != i and (ids_b[j] == ids_b[i] or ids_b[j] == ids_a[i]) for j in range(4)] for i in range(4)]
+    ex_ba = [[j != i and (ids_a[j] == ids_a[i] or ids_a[j] == ids_b[i]) for j in range(4)] for i in range(4)]
+    assert ex_ab[0][2] and ex_ab[2][0] and ex_ba[0][1] and ex_ba[3][0]  # the case is not trivial
+    expected = (_reference_infonce(sim_ab, temp, ex_ab) + _reference_infonce(sim_ba, temp, ex_ba)) / 2
+    assert abs(float(L.iic_loss(a, b, temp, ids_a, ids_b)) - expected) < 1e-5
+    assert abs(float(L.iic_loss(a, b, temp)) - expected) > 1e-3  # without ids the duplicates are negatives
+
+    users = torch.tensor([4, 4, 6, 9])  # user 4 with two of its items; ids live in separate spaces
+    ex_ub = [[j != i and ids_b[j] == ids_b[i] for j in range(4)] for i in range(4)]
+    ex_bu = [[j != i and users[j] == users[i] for j in range(4)] for i in range(4)]
+    expected = (_reference_infonce(sim_ab, temp, ex_ub) + _reference_infonce(sim_ba, temp, ex_bu)) / 2
+    assert abs(float(L.uic_loss(a, b, temp, users, ids_b)) - expected) < 1e-5
+
+    groups = torch.tensor([0, 3, 3, 2])  # items 1 and 2 have identical text
+    sim_it = L.item_text_similarity(a, t)
+    ex = [[j != i and groups[j] == groups[i] for j in range(4)] for i in range(4)]
+    expected = (_reference_infonce(sim_it, temp, ex) + _reference_infonce(sim_it.t(), temp, ex)) / 2
+    assert abs(float(L.itc_loss(a, t, temp, groups)) - expected) < 1e-5
+
+
+def test_chance_levels():
+    assert abs(L.itm_chance(1, 2) - 0.6365) < 1e-4  # one positive, two negatives: what "learnt nothing" costs
+    no = torch.zeros(3, 3, dtype=torch.bool)
+    assert abs(L.contrastive_chance(no, no) - np.log(3)) < 1e-6
+    one = no.clone()
+    one[0, 1] = True
+    assert abs(L.contrastive_chance(one, no) - (np.log(2) + 5 * np.log(3)) / 6) < 1e-6
 
 
 def test_pair_batches_never_contain_item_text_examples(toy):
@@ -125,8 +189,9 @@ def test_pair_batches_never_contain_item_text_examples(toy):
     original = model.item_encoder.qformer.text_features
     model.item_encoder.qformer.text_features = lambda *a: calls.append(a) or original(*a)
     for kind, batch in (("item_item", ii), ("user_item", ui)):
-        out = batch_losses(model, kind, batch, ["itc", "itg", "itm", "iic", "uic"])
-        assert set(out) == {"iic"} if kind == "item_item" else {"uic"}
+        out, chance = batch_losses(model, kind, batch, ["itc", "itg", "itm", "iic", "uic"])
+        assert set(out) == ({"iic"} if kind == "item_item" else {"uic"})
+        assert set(chance) == set(out)
     assert calls == []  # no text was encoded for pair batches
     assert set(data.eval_items) & set(data.text_items) == set()
 
@@ -161,7 +226,9 @@ def test_phase1_training_logs_losses_and_held_out_retrieval(toy):
     history = AlignmentTrainer(config, model, train._dataset).fit()
     assert len(history) == 2
     assert {"train_itc", "train_itg", "train_itm", "train_iic", "train_uic"} <= set(history[-1])
-    assert {"recall@1", "recall@10", "itg_eval", "itg_train"} <= set(history[-1])
+    assert {"recall@1", "recall@10", "itg_eval", "itg_train", "itm_acc"} <= set(history[-1])
+    assert {"chance_itc", "chance_itm", "chance_iic", "chance_uic"} <= set(history[-1])
+    assert history[-1]["chance_itm"] > 0.6 and history[-1]["chance_itc"] <= np.log(8) + 1e-6
     assert all(np.isfinite(v) for v in history[-1].values())
 
 

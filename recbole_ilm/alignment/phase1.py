@@ -7,6 +7,8 @@ Batch kinds never mix (in-batch negatives must come from the same kind of pair):
 * ``user_item``: a user and one of their training items -> UIC.
 """
 
+import math
+
 import numpy as np
 import torch
 
@@ -77,51 +79,70 @@ def _text_inputs(model, items):
     return ids, mask
 
 
-def batch_losses(model, kind, batch, losses, text_group=None, generator=None):
-    """``{loss name: value}`` of the active losses for one batch of ``kind`` (see module doc).
+def decoder_inputs(ids):
+    """The text with BLIP-2's [DEC] token in place of [CLS]: the input of item-grounded generation."""
+    dec = ids.clone()
+    dec[:, 0] = DEC
+    return dec
 
-    ``text_group[item]`` (a tensor) marks items with identical text, which are never each other's ITM negative.
+
+def _chance(masks, columns):
+    a2b, b2a = masks
+    return L.contrastive_chance(a2b, b2a) if a2b is not None else math.log(columns)
+
+
+def batch_losses(model, kind, batch, losses, text_group=None, generator=None):
+    """``({loss name: value}, {loss name: chance level})`` of the active losses for one batch of ``kind``.
+
+    The chance level is the loss of a model that has learnt nothing (``ln`` of the candidates per row for the
+    contrastive losses, the entropy of the positive share for ITM; none for ITG), so a loss that does not learn
+    is visible next to it. ``text_group[item]`` (a tensor) marks items with identical text, which are never each
+    other's negatives (ITC, ITM).
     """
     qformer = model.item_encoder.qformer
     temp = qformer.temperature()
-    out = {}
-    if kind == "item_item":
-        out["iic"] = L.iic_loss(qformer.item_features(model.cf_item[batch[:, 0]]),
-                                qformer.item_features(model.cf_item[batch[:, 1]]), temp)
-        return out
-    if kind == "user_item":
-        out["uic"] = L.uic_loss(qformer.item_features(model.cf_user[batch[:, 0]]),
-                                qformer.item_features(model.cf_item[batch[:, 1]]), temp)
-        return out
+    out, chance = {}, {}
+    if kind in ("item_item", "user_item"):
+        a, b = batch[:, 0], batch[:, 1]
+        table_a = model.cf_item if kind == "item_item" else model.cf_user
+        loss_fn, name = (L.iic_loss, "iic") if kind == "item_item" else (L.uic_loss, "uic")
+        out[name], *masks = loss_fn(qformer.item_features(table_a[a]), qformer.item_features(model.cf_item[b]),
+                                    temp, a, b, return_masks=True)
+        chance[name] = _chance(masks, len(batch))
+        return out, chance
     items = batch
     cf = model.cf_item[items]
     ids, mask = _text_inputs(model, items)
+    group = text_group[items] if text_group is not None else items
     if "itc" in losses or "itm" in losses:
         q, t = qformer.item_features(cf), qformer.text_features(ids, mask)
         if "itc" in losses:
-            out["itc"] = L.itc_loss(q, t, temp)
+            out["itc"], *masks = L.itc_loss(q, t, temp, group, return_masks=True)
+            chance["itc"] = _chance(masks, len(items))
     if "itg" in losses:
-        dec = ids.clone()
-        dec[:, 0] = DEC
+        dec = decoder_inputs(ids)
         out["itg"] = L.itg_loss(qformer.generation_logits(cf, dec, mask), dec, mask)
     if "itm" in losses:
         with torch.no_grad():
             sim = L.item_text_similarity(q, t)
-            group = text_group[items] if text_group is not None else items
             same = group[:, None] == group[None, :]
-            neg_text = L.hard_negatives(sim, same, generator)  # per item, a wrong text
-            neg_item = L.hard_negatives(sim.t(), same, generator)  # per text, a wrong item
+            neg_text = L.hard_negatives(sim, same, temp, generator)  # per item, a wrong text
+            neg_item = L.hard_negatives(sim.t(), same, temp, generator)  # per text, a wrong item
         pos = qformer.matching_logits(cf, ids, mask)
         keep_t, keep_i = neg_text >= 0, neg_item >= 0
         neg_a = qformer.matching_logits(cf[keep_t], ids[neg_text[keep_t]], mask[neg_text[keep_t]])
         neg_b = qformer.matching_logits(cf[neg_item[keep_i]], ids[keep_i], mask[keep_i])
         out["itm"] = L.itm_loss(pos, torch.cat([neg_a, neg_b]))
-    return out
+        chance["itm"] = L.itm_chance(len(pos), len(neg_a) + len(neg_b))
+    return out, chance
 
 
 @torch.no_grad()
-def evaluate_alignment(model, eval_items, train_items, batch_size=256):
-    """Held-out item->text Recall@1/@10 and the ITG loss on held-out vs training items (train-eval gap)."""
+def evaluate_alignment(model, eval_items, train_items, batch_size=256, text_group=None):
+    """Held-out item->text Recall@1/@10, ITM accuracy and the ITG loss on held-out vs training items.
+
+    ITM accuracy: each held-out item against its own text (should score > 0) and against the held-out text most
+    similar to it that is not its own (should score < 0); 0.5 is chance."""
     qformer = model.item_encoder.qformer
     result = {}
     if len(eval_items) == 0:
@@ -135,12 +156,23 @@ def evaluate_alignment(model, eval_items, train_items, batch_size=256):
     result["recall@1"] = float((rank < 1).float().mean())
     result["recall@10"] = float((rank < 10).float().mean())
     result["chance@10"] = min(10, n) / n
+    if n > 1:
+        group = text_group[items] if text_group is not None else items
+        same = group[:, None] == group[None, :]
+        hardest = sim.masked_fill(same, float("-inf")).argmax(dim=1)  # the most similar text that is not its own
+        has_negative = ~same.all(dim=1)
+        correct = []
+        for c in torch.arange(n, device=items.device).split(batch_size):
+            cf = model.cf_item[items[c]]
+            pos = qformer.matching_logits(cf, *_text_inputs(model, items[c]))
+            neg = qformer.matching_logits(cf, *_text_inputs(model, items[hardest[c]]))
+            correct += (pos > 0).tolist() + (neg[has_negative[c]] < 0).tolist()
+        result["itm_acc"] = sum(correct) / len(correct)
     for name, chosen in (("itg_eval", items), ("itg_train", torch.as_tensor(train_items, device=items.device))):
         total, count = 0.0, 0
         for c in chosen.split(batch_size):
             ids, mask = _text_inputs(model, c)
-            dec = ids.clone()
-            dec[:, 0] = DEC
+            dec = decoder_inputs(ids)
             loss = L.itg_loss(qformer.generation_logits(model.cf_item[c], dec, mask), dec, mask)
             total, count = total + float(loss) * len(c), count + len(c)
         result[name] = total / max(count, 1)

@@ -10,6 +10,7 @@ from recbole.utils import set_color
 from tqdm import tqdm
 
 from recbole_ilm.alignment.phase1 import AlignmentData, active_kinds, batch_losses, evaluate_alignment
+from recbole_ilm.trainer.resume import phase_seed
 
 
 def _process_group():
@@ -49,8 +50,9 @@ class AlignmentTrainer:
         self.kinds = active_kinds(config["phase1_schedule"], self.losses, self.data)
         self.text_group = torch.as_tensor(self.data.text_group, device=model.cf_item.device)
         self.rank, self.world = _process_group()
-        self.rng = np.random.default_rng(config["seed"] + self.rank)  # every rank draws its own batches
-        self.generator = torch.Generator(device=model.cf_item.device).manual_seed(config["seed"])
+        seed = phase_seed(config["seed"], 1)
+        self.rng = np.random.default_rng(seed + self.rank)  # every rank draws its own batches
+        self.generator = torch.Generator(device=model.cf_item.device).manual_seed(seed)
         params = [p for p in model.item_encoder.qformer.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config["phase1_learning_rate"], weight_decay=0.05)
         total = config["phase1_epochs"] * config["phase1_steps_per_epoch"]
@@ -80,14 +82,14 @@ class AlignmentTrainer:
 
     def train_epoch(self, epoch, show_progress):
         self.model.item_encoder.train()
-        sums, counts = {}, {}
+        sums, counts, chance = {}, {}, {}
         steps = range(self.config["phase1_steps_per_epoch"])
         if show_progress:
             steps = tqdm(steps, ncols=100, desc=set_color(f"Align {epoch:>5}", "pink"))
         for _ in steps:
             kind = self.kinds[self.step % len(self.kinds)]
             batch = self.data.sample(kind, self.config["phase1_batch_size"], self.rng).to(self.model.cf_item.device)
-            values = batch_losses(self.model, kind, batch, self.losses, self.text_group, self.generator)
+            values, chances = batch_losses(self.model, kind, batch, self.losses, self.text_group, self.generator)
             loss = sum(self.weights[name] * value for name, value in values.items())
             if torch.isnan(loss):
                 raise ValueError(f"phase-1 loss is nan at step {self.step} ({kind} batch)")
@@ -101,7 +103,10 @@ class AlignmentTrainer:
             for name, value in values.items():
                 sums[name] = sums.get(name, 0.0) + value.item()
                 counts[name] = counts.get(name, 0) + 1
-        return {name: sums[name] / counts[name] for name in sums}
+            for name, value in chances.items():
+                chance[name] = chance.get(name, 0.0) + value
+        return ({name: sums[name] / counts[name] for name in sums},
+                {name: chance[name] / counts[name] for name in chance})
 
     def state_dict(self):
         """Everything needed to continue after the last finished epoch (plain data and tensors only)."""
@@ -122,12 +127,14 @@ class AlignmentTrainer:
         self.describe_data()
         for epoch in range(start_epoch, self.config["phase1_epochs"]):
             start = time()
-            train = self.train_epoch(epoch, show_progress)
+            train, chance = self.train_epoch(epoch, show_progress)
             self.model.item_encoder.eval()
             train_items = self.data.text_items[: max(len(self.data.eval_items), 1)]
-            evaluation = evaluate_alignment(self.model, self.data.eval_items, train_items)
-            self.history.append({"epoch": epoch, **{f"train_{k}": v for k, v in train.items()}, **evaluation})
-            losses = ", ".join(f"{k}: {v:.4f}" for k, v in train.items())
+            evaluation = evaluate_alignment(self.model, self.data.eval_items, train_items, text_group=self.text_group)
+            self.history.append({"epoch": epoch, **{f"train_{k}": v for k, v in train.items()},
+                                 **{f"chance_{k}": v for k, v in chance.items()}, **evaluation})
+            losses = ", ".join(f"{k}: {v:.4f}" + (f" (chance {chance[k]:.4f})" if k in chance else "")
+                               for k, v in train.items())
             self.logger.info(set_color(f"phase 1 epoch {epoch} training", "green")
                              + f" [{set_color('time', 'blue')}: {time() - start:.2f}s, {losses}]")
             if evaluation:
