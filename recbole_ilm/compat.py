@@ -5,9 +5,8 @@ Every shim is feature-detected (never a version-string comparison) and idempoten
 * numpy 2 removed ``np.float_``, ``np.complex_``, ``np.unicode_`` and ``np.bool8``; RecBole's
   ``Config.compatibility_settings`` reads them, so they are restored as aliases before any ``Config`` is built
   (and numpy 1.24 removed ``np.float`` & co., which RecBole's metrics use).
-* torch >= 2.6 loads with ``weights_only=True`` by default; RecBole checkpoints pickle the ``Config``, so our
-  trainers and loaders call :func:`load_checkpoint`, which asks for ``weights_only=False`` explicitly (only where
-  ``torch.load`` knows that argument).
+* torch >= 2.6 loads with ``weights_only=True`` by default, which RecBole's checkpoints (pickled ``Config``,
+  protocol 4) do not pass; :mod:`recbole_ilm.checkpoint_io` reads them without running code from them.
 * RecBole reads atomic files with ``pandas.read_csv`` and pandas' default quoting, so a field with a ``"`` in it
   (many Amazon titles) breaks the file; atomic files are tab-separated without quoting, so
   :func:`unquoted_atomic_files` reads them with ``quoting=QUOTE_NONE`` while a dataset is created.
@@ -18,7 +17,6 @@ Every shim is feature-detected (never a version-string comparison) and idempoten
 import contextlib
 import csv
 import functools
-import inspect
 import warnings
 
 import numpy as np
@@ -60,25 +58,6 @@ def disable_recbole_anomaly_mode():
 
     if torch.is_anomaly_enabled():
         torch.autograd.set_detect_anomaly(False)
-
-
-def _load_accepts_weights_only():
-    try:
-        return "weights_only" in inspect.signature(torch.load).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-        return False
-
-
-def load_checkpoint(path, map_location="cpu", trusted=True):
-    """``torch.load`` for checkpoints.
-
-    ``trusted=True`` is for RecBole-style checkpoints written by this machine's runs (they pickle a ``Config``);
-    ``trusted=False`` restricts loading to tensors and plain containers.
-    """
-    kwargs = {"map_location": map_location}
-    if _load_accepts_weights_only():
-        kwargs["weights_only"] = not trusted
-    return torch.load(path, **kwargs)
 
 
 @contextlib.contextmanager

@@ -20,25 +20,6 @@ def test_missing_alias_is_added_back(monkeypatch):
     assert "unicode_" in added and np.unicode_ is np.str_
 
 
-class Pickled:  # a non-tensor object, like RecBole's pickled Config inside checkpoints
-    def __init__(self, value):
-        self.value = value
-
-
-def test_trusted_checkpoint_loads_pickled_objects(tmp_path):
-    path = tmp_path / "ckpt.pth"
-    torch.save({"config": Pickled(3), "w": torch.ones(2)}, path)
-    loaded = compat.load_checkpoint(path, trusted=True)
-    assert loaded["config"].value == 3
-    if compat._load_accepts_weights_only():
-        try:
-            compat.load_checkpoint(path, trusted=False)
-        except Exception as e:  # weights_only refuses arbitrary classes
-            assert "Pickled" in str(e) or "weights_only" in str(e)
-        else:  # pragma: no cover - a torch whose default allows everything
-            raise AssertionError("untrusted load accepted a pickled class")
-
-
 def test_anomaly_mode_is_off_after_recbole_models_are_imported():
     torch.autograd.set_detect_anomaly(True)  # what RecBole's sine.py does on import
     compat.disable_recbole_anomaly_mode()

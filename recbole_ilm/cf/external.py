@@ -5,6 +5,7 @@ import os
 import numpy as np
 import torch
 
+from recbole_ilm.checkpoint_io import read_checkpoint
 from recbole_ilm.errors import ILMConfigError
 
 ITEM_PARAM_CANDIDATES = ("item_embedding.weight",)
@@ -32,8 +33,6 @@ def mean_of_items(item_table, matrix):
 
 def checkpoint_embeddings(path, item_num, user_num, matrix, item_param=None, user_param=None, dataset=None):
     """Item (and user) tables from the ``state_dict`` of a RecBole checkpoint."""
-    from recbole_ilm.trainer.checkpoint import read_checkpoint
-
     source = f"cf_checkpoint '{path}'"
     try:
         checkpoint = read_checkpoint(path)

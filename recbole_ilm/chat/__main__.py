@@ -28,7 +28,8 @@ def load_chat_model(path):
     """``(config, dataset, ItemChatLM)`` from a chat checkpoint (the LLM's weights come from ``llm_path``)."""
     from recbole_ilm.chat.model import ItemChatLM
     from recbole_ilm.data.dataset import create_dataset, data_preparation
-    from recbole_ilm.trainer.checkpoint import config_from_checkpoint, read_checkpoint
+    from recbole_ilm.checkpoint_io import read_checkpoint
+    from recbole_ilm.quick_start import config_from_checkpoint
     from recbole_ilm.utils import get_model
 
     checkpoint = read_checkpoint(path)
@@ -52,7 +53,7 @@ class Retrieval:
 
     def __init__(self, path, expect_dataset=None, expect_items=None):
         from recbole_ilm.quick_start import load_data_and_model
-        from recbole_ilm.trainer.checkpoint import read_checkpoint
+        from recbole_ilm.checkpoint_io import read_checkpoint
 
         checkpoint = read_checkpoint(path)
         if checkpoint.get("kind") == "chat":

@@ -126,8 +126,7 @@ def train_and_evaluate(label, dataset, overrides, steps, batch_size, lr, eval_pe
 
 
 def save_chat_checkpoint(path, config, model, label, retrieval_checkpoint):
-    from recbole_ilm.trainer.checkpoint import FORMAT, plain_config
-    from recbole_ilm.trainer.resume import write_atomic
+    from recbole_ilm.checkpoint_io import FORMAT, plain_config, write_atomic
 
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("llm.")}  # the LLM stays as shipped
     write_atomic({"format": FORMAT, "kind": "chat", "model": config["model"], "label": label,

@@ -1,75 +1,27 @@
-"""Checkpoint files: reading them safely, and RecBole trainers under torch >= 2.6.
-
-The plugin's own checkpoints hold only tensors and plain data (the config as the dict of options the user gave,
-plus model and dataset names), so they load with ``torch.load(weights_only=True)``. RecBole's own checkpoints
-(e.g. SASRec trained through this plugin's CLI, or a BPR used for CF embeddings) pickle RecBole's ``Config``; they
-are loaded with ``weights_only=False``, as RecBole itself does, and only from files you point the plugin at.
+"""RecBole trainers that read checkpoints safely (:func:`recbole_ilm.checkpoint_io.read_checkpoint`).
 
 RecBole's ``Trainer.evaluate(load_best_model=True)`` and ``resume_checkpoint`` call ``torch.load`` without
 ``weights_only`` (fails under torch >= 2.6 on RecBole checkpoints); :class:`CheckpointCompatMixin` loads the file
 itself and then hands over to RecBole with loading switched off.
 """
 
-import json
-import os
-import pickle
-import sys
-
 from recbole.utils import set_color
 
-from recbole_ilm.compat import load_checkpoint
+from recbole_ilm.checkpoint_io import read_checkpoint
 from recbole_ilm.errors import ILMConfigError
 
-FORMAT = "recbole-ilm/1"
+def check_prompt_assets(checkpoint, model, path):
+    """A plugin checkpoint only fits a model that reads the same id indexes and tokenizer."""
+    stored = checkpoint.get("prompts")
+    if stored is None or not hasattr(model, "prompts"):
+        return
+    from recbole_ilm.data.prompt_kit import prompt_assets
 
-
-def plain(value):
-    """``value`` as JSON-compatible data (numpy scalars -> Python numbers); raises TypeError otherwise."""
-    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-
-
-DISTRIBUTED_KEYS = ("local_rank", "world_size", "nproc", "ip", "port", "offset")
-
-
-def plain_config(config):
-    """The options a run was started with (files, dict, command line) — enough to rebuild its Config (without the
-    process-group settings of a distributed run, so the checkpoint reloads in a single process)."""
-    return plain({k: v for k, v in config.external_config_dict.items() if k not in DISTRIBUTED_KEYS})
-
-
-def read_checkpoint(path, map_location="cpu"):
-    """Load a plugin or RecBole checkpoint; clear :class:`ILMConfigError` for missing, corrupted or foreign files."""
-    path = str(path)
-    if not os.path.isfile(path):
-        raise ILMConfigError(f"checkpoint '{path}' does not exist")
-    try:
-        checkpoint = load_checkpoint(path, map_location=map_location, trusted=False)
-    except pickle.UnpicklingError:
-        # weights_only refused a pickled object: a RecBole-format checkpoint (its Config is pickled)
-        try:
-            checkpoint = load_checkpoint(path, map_location=map_location, trusted=True)
-        except Exception as e:  # noqa: BLE001
-            raise ILMConfigError(f"checkpoint '{path}' cannot be read ({type(e).__name__}: {e})") from None
-    except Exception as e:  # noqa: BLE001 - truncated zip, not a torch file, ...
-        raise ILMConfigError(f"checkpoint '{path}' is corrupted or not a PyTorch checkpoint "
-                             f"({type(e).__name__}: {str(e)[:200]})") from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        keys = list(checkpoint)[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise ILMConfigError(f"checkpoint '{path}' is not a RecBole / recbole-ilm model checkpoint (found {keys})")
-    return checkpoint
-
-
-def config_from_checkpoint(checkpoint):
-    """The run's Config: rebuilt from plain options (plugin format) or RecBole's pickled Config."""
-    if checkpoint.get("format") != FORMAT:
-        return checkpoint["config"]
-    from recbole_ilm.config import Config
-
-    argv, sys.argv = sys.argv, sys.argv[:1]  # RecBole's Config also reads --key=value from the command line
-    try:
-        return Config(model=checkpoint["model"], dataset=checkpoint["dataset"], config_dict=checkpoint["config"])
-    finally:
-        sys.argv = argv
+    if prompt_assets(model.prompts) != stored:
+        raise ILMConfigError(
+            f"checkpoint '{path}' was trained with other item/user ids or another tokenizer than this run's cache "
+            f"holds; load it with load_data_and_model / python -m recbole_ilm.evaluate (which use the "
+            f"checkpoint's own), or clear the prompts cache of this config")
 
 
 class CheckpointCompatMixin:
@@ -77,6 +29,7 @@ class CheckpointCompatMixin:
 
     def _load_model_checkpoint(self, checkpoint_file):
         checkpoint = read_checkpoint(checkpoint_file, map_location=self.device)
+        check_prompt_assets(checkpoint, self.model, checkpoint_file)
         self.model.load_state_dict(checkpoint["state_dict"])
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
         self.logger.info(set_color("Loading model structure and parameters from", "blue") + f" {checkpoint_file}")
