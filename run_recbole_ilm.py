@@ -20,8 +20,17 @@ def main(argv=None):
     parser.add_argument("--ip", type=str, default="localhost", help="address of the rank-0 machine")
     parser.add_argument("--port", type=str, default="5678", help="port of the rank-0 machine")
     parser.add_argument("--group_offset", type=int, default=0, help="global rank of this machine's first process")
-    args, _ = parser.parse_known_args(argv)
+    args, rest = parser.parse_known_args(argv)
     config_files = args.config_files.strip().split(" ") if args.config_files else None
+    options = [a for a in rest if a.startswith("--") and len(a[2:].split("=")) == 2]
+    stray = [a for a in rest if a not in options]
+    if stray:
+        print(f"error: command line: {' '.join(stray)} not understood; give options as --key=value "
+              f"(e.g. --epochs=5) and YAML files with --config_files", file=sys.stderr)
+        return 2
+    # RecBole's Config reads --key=value from sys.argv itself and warns about everything else it finds there
+    # ("command line args [-m ILM ...] will not be used"): it gets exactly the options
+    sys.argv = sys.argv[:1] + options
 
     from recbole_ilm.quick_start import run
 

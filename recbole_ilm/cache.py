@@ -10,6 +10,29 @@ import hashlib
 import json
 import os
 
+# Options that decide what a cached artefact holds, by group; a cache key is the dataset fingerprint plus the
+# values of its groups, so any of these options changing makes a new entry (never a stale one).
+CACHE_OPTION_GROUPS = {
+    # which interactions exist and how they are split into train / valid / test and histories
+    "data": ("USER_ID_FIELD", "ITEM_ID_FIELD", "TIME_FIELD", "load_col", "unload_col", "user_inter_num_interval",
+             "item_inter_num_interval", "val_interval", "rm_dup_inter", "filter_inter_by_user_or_item",
+             "benchmark_filename", "eval_args", "MAX_ITEM_LIST_LENGTH"),
+    # id index and tokenizer
+    "prompts": ("seed", "id_digits_per_token", "prompt_vocab_size"),
+    # iALS factors
+    "ials": ("seed", "cf_dim", "ials_regularization", "ials_iterations", "ials_alpha"),
+    # the phase-0 backbone: its architecture and how it is trained
+    "backbone": ("seed", "llm_layers", "llm_hidden_size", "llm_heads", "llm_intermediate_size", "llm_max_positions",
+                 "backbone_epochs", "backbone_learning_rate", "train_batch_size", "train_sample_ratio",
+                 "train_tasks", "stopping_step", "lr_schedule", "warmup_ratio", "learner", "weight_decay",
+                 "eval_step", "valid_metric", "clip_grad_norm"),
+}
+
+
+def options_key(config, *groups):
+    """``{option: value}`` of every option in ``groups`` (see :data:`CACHE_OPTION_GROUPS`)."""
+    return {name: config[name] for group in groups for name in CACHE_OPTION_GROUPS[group]}
+
 
 def dataset_fingerprint(dataset):
     """Hash of the internal user and item vocabularies (the id mapping), the same for every split of a dataset."""

@@ -10,7 +10,8 @@ from recbole.utils import init_logger, init_seed, set_color
 from recbole_ilm.config import Config
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.data.dataset import create_dataset, data_preparation
-from recbole_ilm.trainer.checkpoint import config_from_checkpoint, read_checkpoint
+from recbole_ilm.data.prompt_kit import use_prompt_assets
+from recbole_ilm.checkpoint_io import FORMAT, plain, read_checkpoint
 from recbole_ilm.utils import get_model, get_trainer
 
 
@@ -25,7 +26,6 @@ def run_fingerprint(config):
     import transformers
 
     import recbole_ilm
-    from recbole_ilm.trainer.checkpoint import plain
 
     options = {k: v for k, v in config.final_config_dict.items() if k not in ("device", "gpu_id", "local_rank")}
     digest = hashlib.sha1(json.dumps(plain(options), sort_keys=True).encode()).hexdigest()[:12]
@@ -142,6 +142,17 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     }
 
 
+def config_from_checkpoint(checkpoint):
+    """The run's Config: rebuilt from plain options (plugin format) or RecBole's pickled Config."""
+    if checkpoint.get("format") != FORMAT:
+        return checkpoint["config"]
+    argv, sys.argv = sys.argv, sys.argv[:1]  # RecBole's Config also reads --key=value from the command line
+    try:
+        return Config(model=checkpoint["model"], dataset=checkpoint["dataset"], config_dict=checkpoint["config"])
+    finally:
+        sys.argv = argv
+
+
 def load_data_and_model(model_file):
     """Reload a checkpoint saved by a plugin (or RecBole) trainer with its config, data and dataloaders."""
     checkpoint = read_checkpoint(model_file, map_location="cpu")
@@ -149,6 +160,8 @@ def load_data_and_model(model_file):
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     dataset = create_dataset(config)
+    if checkpoint.get("prompts"):  # the checkpoint's own ids and tokenizer, whatever the local cache holds
+        use_prompt_assets(config, dataset, checkpoint["prompts"])
     train_data, valid_data, test_data = data_preparation(config, dataset)
     model = _build_model(config, train_data)
     try:

@@ -81,6 +81,28 @@ def toy_root(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def wide_root(tmp_path_factory):
+    """A catalogue of >= 150 items: ids of 3 digits, one token each (``id_digits_per_token: 1``), so the id trie
+    has several nodes per level (as on ml-100k and Beauty) and the multi-node steps of scoring and beam search run."""
+    root = str(tmp_path_factory.mktemp("wide"))
+    write_toy_dataset(root, name="wide", n_users=150, n_items=160, per_user=12, seed=1)
+    return root
+
+
+@pytest.fixture(params=["toy", "wide"])
+def catalogue(request, toy_root, wide_root, tmp_path):
+    """``(make_config, dataset name)`` for the 30-item toy and the 160-item wide toy."""
+    root, extra = (toy_root, {}) if request.param == "toy" else (wide_root, {"id_digits_per_token": 1})
+
+    def make(**overrides):
+        config = toy_config(root, str(tmp_path / "saved"), **extra)
+        config.update(overrides)
+        return config
+
+    return make, request.param
+
+
 @pytest.fixture()
 def toy(toy_root, tmp_path):
     """``(make_config, tmp_path)``: ``make_config(**overrides)`` gives a config_dict for dataset 'toy'."""

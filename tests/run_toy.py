@@ -12,7 +12,8 @@ def main():
     sys.argv = sys.argv[:1]
     result = run_recbole_ilm(model=spec.pop("model"), dataset=spec.pop("dataset"), config_dict=spec)
     with open(spec.get("out") or "/dev/stdout", "w") as f:
-        json.dump({k: float(v) for k, v in result["test_result"].items()}, f)
+        json.dump({**{k: float(v) for k, v in result["test_result"].items()},
+                   "saved_model_file": result["saved_model_file"]}, f)
 
 
 if __name__ == "__main__":

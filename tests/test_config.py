@@ -5,7 +5,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, write_toy_dataset
+from conftest import ROOT
 from recbole_ilm import config as config_module
 from recbole_ilm.config import Config
 from recbole_ilm.errors import ILMConfigError
@@ -71,3 +71,20 @@ def test_sasrec_runs_through_the_plugin_entry_point(toy):
     result = run_recbole_ilm(model="SASRec", dataset="toy", config_dict=toy(epochs=1, train_batch_size=64))
     assert set(result["test_result"]) == {"hit@5", "hit@10", "ndcg@5", "ndcg@10", "mrr@5", "mrr@10"}
     assert 0.0 <= result["test_result"]["ndcg@10"] <= 1.0
+
+
+def test_cli_hands_recbole_only_key_value_options(tmp_path, toy, caplog, monkeypatch):
+    """RecBole warns 'command line args [...] will not be used' for every flag it does not read (-m, -d,
+    --config_files, ...): the command line passes it only --key=value options, and says which it cannot read."""
+    import logging
+
+    import run_recbole_ilm
+
+    config = tmp_path / "toy.yaml"
+    config.write_text(yaml.safe_dump(toy(hidden_size=16, inner_size=32, n_layers=1, n_heads=1)))
+    argv = ["-m", "SASRec", "-d", "toy", "--config_files", str(config), "--epochs=1"]
+    monkeypatch.setattr(sys, "argv", ["run_recbole_ilm.py"] + argv)
+    caplog.set_level(logging.WARNING)
+    assert run_recbole_ilm.main(argv) == 0
+    assert "will not be used" not in caplog.text
+    assert run_recbole_ilm.main(argv + ["stray"]) == 2

@@ -15,15 +15,21 @@ from recbole_ilm.data.templates import NUM_SEEN, TEMPLATES
 from recbole_ilm.errors import ILMConfigError
 
 
-def _last_two(train, valid, test):
-    """{user: (valid item, test item)} from the eval dataloaders' datasets."""
-    out = {}
-    for ds, slot in ((valid._dataset, 0), (test._dataset, 1)):
-        users = ds.inter_feat[ds.uid_field].tolist()
-        items = ds.inter_feat[ds.iid_field].tolist()
-        for u, i in zip(users, items):
-            out.setdefault(u, [None, None])[slot] = i
-    return out
+def _raw_sequences(toy_root, tr):
+    """``({uid: training items in time order}, {uid: all items})`` read from the raw ``toy.inter`` file, in
+    internal ids: the training part is every user's items minus the last two (validation, test)."""
+    by_user = {}
+    with open(os.path.join(toy_root, "toy", "toy.inter")) as f:
+        next(f)
+        for line in f:
+            u, i, t = line.split("\t")
+            by_user.setdefault(u, []).append((float(t), i))
+    train_seqs, all_seqs = {}, {}
+    for u, rows in by_user.items():
+        items = [tr.token2id("item_id", i) for _, i in sorted(rows)]
+        uid = tr.token2id("user_id", u)
+        train_seqs[uid], all_seqs[uid] = items[:-2], items
+    return train_seqs, all_seqs
 
 
 def test_cf_is_fitted_on_training_interactions_only(toy, toy_root):
@@ -35,18 +41,9 @@ def test_cf_is_fitted_on_training_interactions_only(toy, toy_root):
 
     config, ds, (train, valid, test), _ = build("ILM", toy(), with_model=False)
     tr = train._dataset
-    by_user = {}
-    with open(os.path.join(toy_root, "toy", "toy.inter")) as f:
-        next(f)
-        for line in f:
-            u, i, t = line.split("\t")
-            by_user.setdefault(u, []).append((float(t), i))
-    train_pairs, all_pairs = set(), set()
-    for u, rows in by_user.items():
-        items = [i for _, i in sorted(rows)]
-        uid = tr.token2id("user_id", u)
-        all_pairs |= {(uid, tr.token2id("item_id", i)) for i in items}
-        train_pairs |= {(uid, tr.token2id("item_id", i)) for i in items[:-2]}
+    train_seqs, all_seqs = _raw_sequences(toy_root, tr)
+    train_pairs = {(u, i) for u, items in train_seqs.items() for i in items}
+    all_pairs = {(u, i) for u, items in all_seqs.items() for i in items}
 
     def matrix(pairs_):
         rows, cols = zip(*sorted(pairs_))
@@ -86,21 +83,21 @@ def test_embedding_file_with_wrong_row_count(toy, tmp_path):
         get_cf_embeddings(config, train._dataset)
 
 
-def test_item_item_pairs_come_only_from_training_histories(toy):
+def test_item_item_and_user_item_pairs_come_only_from_training_histories(toy, toy_root):
+    """Checked against the raw interaction file minus each user's last two items (not against the sequences the
+    pairs are built from): a pair from a validation or test interaction would show."""
     config, ds, (train, valid, test), _ = build("ILM", toy(), with_model=False)
+    train_seqs, all_seqs = _raw_sequences(toy_root, train._dataset)
+    allowed = {tuple(sorted(p)) for seq in train_seqs.values() for p in zip(seq[:-1], seq[1:]) if p[0] != p[1]}
     seqs = pairs.train_sequences(train._dataset)
-    allowed = set()
-    for seq in seqs.values():
-        allowed |= {tuple(sorted(p)) for p in zip(seq[:-1], seq[1:]) if p[0] != p[1]}
     ii = pairs.item_item_pairs(seqs)
     assert {tuple(p) for p in ii.tolist()} == allowed
     assert len(ii) == len(np.unique(ii, axis=0))
-    last = _last_two(train, valid, test)
-    for u, (vi, ti) in last.items():  # the (last train, valid) and (valid, test) transitions are never used
-        if (min(vi, ti), max(vi, ti)) not in allowed:
-            assert [min(vi, ti), max(vi, ti)] not in ii.tolist()
+    leaky = {tuple(sorted(p)) for seq in all_seqs.values() for p in zip(seq[-3:-1], seq[-2:]) if p[0] != p[1]}
+    assert leaky - allowed, "the toy data must have validation/test transitions that training never has"
+    assert not ({tuple(p) for p in ii.tolist()} & (leaky - allowed))
     ui = {tuple(p) for p in pairs.user_item_pairs(seqs).tolist()}
-    assert ui == {(u, i) for u, seq in seqs.items() for i in seq}
+    assert ui == {(u, i) for u, seq in train_seqs.items() for i in seq}
 
 
 def _builder(toy):
@@ -172,3 +169,40 @@ def test_eval_batches_use_the_fixed_template(toy):
     text = valid.prompt_builder.decode(batch["prompt_ids"][0].tolist())
     assert "namely" in text  # the held-out template's wording
     assert isinstance(batch["prompt_ids"], torch.Tensor) and batch["prompt_mask"].shape == batch["prompt_ids"].shape
+
+
+def test_held_out_template_is_not_in_the_tokenizer_corpus(toy):
+    from recbole_ilm.data.prompt_kit import render_corpus
+    from recbole_ilm.data.templates import UNSEEN, split_template
+
+    config, builder, train = _builder(toy)
+    corpus = render_corpus(builder.item_index, builder.user_index, 5, np.random.default_rng(0), per_template=3)
+    for task in TEMPLATES:
+        words = [p for p in split_template(TEMPLATES[task][UNSEEN]) if not p.startswith("{")]
+        assert not any(all(w in sentence for w in words) for sentence in corpus), task
+        seen = [p for p in split_template(TEMPLATES[task][0]) if not p.startswith("{")]
+        assert any(all(w in sentence for w in seen) for sentence in corpus)
+
+
+def test_cache_keys_change_with_every_option_that_changes_the_artefact(toy):
+    """Prompts (ids, tokenizer), iALS factors and the phase-0 backbone are cached by a key that covers the split,
+    the history length and the filtering, not only the item/user vocabulary."""
+    from types import SimpleNamespace
+
+    from recbole_ilm.data.prompt_kit import prompt_cache_dir
+    from recbole_ilm.trainer.ilm_trainer import backbone_dir
+
+    def dirs(**overrides):
+        config, ds, (train, _, _), _ = build("ILM", toy(**overrides), with_model=False)
+        prompts = prompt_cache_dir(config, train._dataset)
+        return prompts, backbone_dir(config, SimpleNamespace(prompts=SimpleNamespace(cache_dir=prompts)))
+
+    base = dirs()
+    assert dirs() == base
+    by_ratio = {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "TO", "group_by": "user", "mode": "full"}
+    for changed in ({"MAX_ITEM_LIST_LENGTH": 5}, {"eval_args": by_ratio}, {"id_digits_per_token": 1},
+                    {"rm_dup_inter": "first"}):
+        other = dirs(**changed)
+        assert other[0] != base[0] and other[1] != base[1], changed
+    assert dirs(epochs=3)[1] == base[1]  # phase-2 options do not touch the backbone
+    assert dirs(backbone_learning_rate=0.01)[1] != base[1]

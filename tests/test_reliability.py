@@ -19,15 +19,26 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _spec(root, saved, **extra):
-    cfg = toy_config(root, saved, epochs=5, stopping_step=10, train_batch_size=16, phase1_epochs=2,
-                     phase1_steps_per_epoch=3, **extra)
+    cfg = toy_config(root, saved, epochs=2, backbone_epochs=2, stopping_step=10, train_batch_size=16,
+                     phase1_epochs=2, phase1_steps_per_epoch=3, **extra)
     return {"model": "ILM", "dataset": "big", **cfg}
 
 
-def _start(spec, out):
+def _run(spec, out, kill_after=None):
+    """Run one toy training in a child process; ``kill_after='<phase>:<epoch>'`` SIGKILLs it right after that
+    epoch's resume point is written. Returns the exit code."""
     env = {**os.environ, "PYTHONPATH": ROOT}
-    return subprocess.Popen([sys.executable, os.path.join(HERE, "run_toy.py"), json.dumps({**spec, "out": out})],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env.pop("RECBOLE_ILM_KILL_AFTER", None)
+    if kill_after:
+        env["RECBOLE_ILM_KILL_AFTER"] = kill_after
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "run_toy.py"), json.dumps({**spec, "out": out})],
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=900)
+    assert proc.returncode in (0, -signal.SIGKILL), proc.stderr[-2000:]
+    return proc.returncode
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)["state_dict"]
 
 
 @pytest.fixture(scope="module")
@@ -37,42 +48,39 @@ def big_root(tmp_path_factory):
     return root
 
 
-def test_kill_mid_phase_then_resume_gives_the_uninterrupted_metrics(big_root, tmp_path):
-    whole = _start(_spec(big_root, str(tmp_path / "a")), str(tmp_path / "a.json"))
-    assert whole.wait(timeout=900) == 0, whole.stderr.read()[-2000:]
+def test_kill_in_every_phase_then_resume_gives_the_uninterrupted_weights_bit_for_bit(big_root, tmp_path):
+    assert _run(_spec(big_root, str(tmp_path / "a")), str(tmp_path / "a.json")) == 0
     expected = json.load(open(tmp_path / "a.json"))
 
-    killed = _start(_spec(big_root, str(tmp_path / "b")), str(tmp_path / "b.json"))
-    seen = None
-    deadline = time.time() + 900
-    while time.time() < deadline and killed.poll() is None:
-        marks = glob.glob(str(tmp_path / "b" / "*.resume.pth.json"))
-        if marks:
-            try:
-                seen = json.load(open(marks[0]))
-            except (json.JSONDecodeError, OSError):
-                seen = None
-            if seen and seen["phase"] == 2 and seen["epoch"] >= 1:
-                killed.send_signal(signal.SIGKILL)
-                break
-        time.sleep(0.02)
-    assert killed.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
-    assert not os.path.exists(tmp_path / "b.json")
+    spec, out = _spec(big_root, str(tmp_path / "b")), str(tmp_path / "b.json")
+    assert _run(spec, out, kill_after="0:0") == -signal.SIGKILL  # mid phase 0 (backbone)
     resume_file = glob.glob(str(tmp_path / "b" / "*.resume.pth"))[0]
-    state = json.load(open(resume_file + ".json"))
-    assert state["phase"] == 2 and state["epoch"] < 4  # killed mid phase 2
+    for phase in (1, 2):  # resume, then get killed again mid phase 1 (alignment), then mid phase 2 (retrieval)
+        assert json.load(open(resume_file + ".json"))["phase"] == phase - 1
+        assert _run({**spec, "resume": resume_file}, out, kill_after=f"{phase}:0") == -signal.SIGKILL
+        assert json.load(open(resume_file + ".json")) == {"phase": phase, "epoch": 0}
+        assert not os.path.exists(out)
+    assert _run({**spec, "resume": resume_file}, out) == 0
+    got = json.load(open(out))
+    a, b = _weights(expected.pop("saved_model_file")), _weights(got.pop("saved_model_file"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert got == expected
 
-    resumed = _start(_spec(big_root, str(tmp_path / "b"), resume=resume_file), str(tmp_path / "b.json"))
-    assert resumed.wait(timeout=900) == 0, resumed.stderr.read()[-2000:]
-    assert json.load(open(tmp_path / "b.json")) == expected
 
-
-def test_same_seed_same_metrics(toy):
+def test_same_config_same_weights_whether_the_backbone_is_trained_or_loaded_from_the_cache(toy):
+    """Phase 2 must not depend on whether phase 0 ran in this process (drawing from the loader's shuffle generator
+    and the template sampler) or was loaded from the cache: every phase reseeds from (seed, phase)."""
     from recbole_ilm.quick_start import run_recbole_ilm
 
-    first = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy())["test_result"]
-    second = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy())["test_result"]  # backbone from cache
-    assert first == second
+    config = toy(backbone_epochs=2, epochs=2, train_batch_size=16)
+    first = run_recbole_ilm(model="ILM", dataset="toy", config_dict=config)
+    second = run_recbole_ilm(model="ILM", dataset="toy", config_dict=config)  # backbone from the cache
+    a, b = _weights(first["saved_model_file"]), _weights(second["saved_model_file"])
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert first["test_result"] == second["test_result"]
 
 
 def test_checkpoints_load_with_weights_only_and_bad_files_are_clear_errors(toy, tmp_path):

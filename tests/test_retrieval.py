@@ -8,13 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from helpers import build
-from recbole_ilm.compat import load_checkpoint
+from recbole_ilm.checkpoint_io import read_checkpoint as load_checkpoint
 from recbole_ilm.data.tokenizer import id_token_table
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.model.base import FrozenLLMRecommender
 from recbole_ilm.quick_start import load_data_and_model, run_recbole_ilm
 from recbole_ilm.retrieval.llm import prompt_positions, run_llm
-from recbole_ilm.retrieval.scoring import beam_search, score_all_items
 
 
 def _eval_batch(loader, model):
@@ -39,9 +38,13 @@ def brute_force_scores(model, batch):
 
 
 @pytest.mark.parametrize("model_name", ["ILM", "BackboneOnly"])
-def test_full_sort_scores_equal_brute_force_log_likelihoods(toy, model_name):
-    config, ds, (train, valid, test), model = build(model_name, toy())
+def test_full_sort_scores_equal_brute_force_log_likelihoods(catalogue, model_name):
+    make, name = catalogue
+    config, ds, (train, valid, test), model = build(model_name, make(), dataset=name)
     model.eval()
+    if name == "wide":  # the trie really branches: several nodes at an inner level
+        assert train._dataset.item_num - 1 >= 150 and model.trie.length == 4
+        assert max(len(t) for t in model.trie.level_tokens) > 1
     batch = _eval_batch(valid, model)
     batch = {k: batch[k][:5] for k in ("prompt_ids", "prompt_mask", "prompt_slot_item", "prompt_slot_user",
                                       "prompt_slot_rank")}
@@ -52,15 +55,20 @@ def test_full_sort_scores_equal_brute_force_log_likelihoods(toy, model_name):
     torch.testing.assert_close(fast[:, 1:], slow[:, 1:], atol=2e-5, rtol=1e-5)
 
 
-def test_scores_do_not_depend_on_batch_padding(toy):
-    config, ds, (train, valid, test), model = build("ILM", toy())
+def test_scores_do_not_depend_on_batch_padding(catalogue):
+    make, name = catalogue
+    config, ds, (train, valid, test), model = build("ILM", make(), dataset=name)
     model.eval()
-    batch = _eval_batch(valid, model)
+    inter = next(iter(valid))[0]
+    lengths = torch.tensor([10, 7, 3, 1, 5, 10]).clamp(max=inter["item_length"][:6])  # histories of unequal length
+    batch = model.prompts.build(inter["user_id"][:6], inter["item_id_list"][:6], lengths, ["sequential"] * 6,
+                                [0] * 6, with_slots=True)
     keys = ("prompt_ids", "prompt_mask", "prompt_slot_item", "prompt_slot_user", "prompt_slot_rank")
-    together = model.full_sort_predict({k: batch[k][:6] for k in keys})
+    together = model.full_sort_predict(batch)
+    widths = [int(batch["prompt_mask"][b].sum()) for b in range(6)]
+    assert len(set(widths)) > 2  # rows are padded by different amounts
     for b in range(6):
-        width = int(batch["prompt_mask"][b].sum())
-        alone = model.full_sort_predict({k: batch[k][b : b + 1, -width:] for k in keys})
+        alone = model.full_sort_predict({k: batch[k][b : b + 1, -widths[b]:] for k in keys})
         torch.testing.assert_close(alone[0, 1:], together[b, 1:], atol=2e-5, rtol=1e-5)
 
 
@@ -79,17 +87,25 @@ def test_prompt_without_slots_gives_exactly_the_backbone_logits(toy):
     assert not torch.equal(model.embed_prompt(with_slots)[0, :3], model.embed_prompt(with_slots)[0, :3] + 1)
 
 
-def test_constrained_beam_search_returns_valid_ids_and_matches_exact_top10(toy):
-    config, ds, (train, valid, test), model = build("ILM", toy())
+def test_constrained_beam_search_returns_valid_ids_and_matches_exact_top10(catalogue):
+    make, name = catalogue
+    config, ds, (train, valid, test), model = build("ILM", make(), dataset=name)
     model.eval()
     batch = _eval_batch(valid, model)
-    items = model.beam_predict(batch, beam_size=10, constrained=True)
     n_items = train._dataset.item_num - 1
+    exact = model.full_sort_predict(batch)
+    items = model.beam_predict(batch, beam_size=10, constrained=True)
     assert ((items >= 1) & (items <= n_items)).all()
     assert all(len(set(row)) == len(row) for row in items.tolist())
-    # toy ids are [item_, c]: the trie has one inner node, so 10 beams are exactly the 10 best items
-    exact = model.full_sort_predict(batch)[:, 1:].topk(10).indices + 1
-    assert torch.equal(items, exact)
+    # the beams come out in the order of their exact log-likelihoods
+    beam_scores = exact.gather(1, items)
+    assert (beam_scores[:, :-1] >= beam_scores[:, 1:] - 1e-5).all()
+    # a beam as wide as the catalogue prunes nothing: its first 10 are exactly the 10 best items
+    wide = model.beam_predict(batch, beam_size=n_items, constrained=True)
+    top = exact[:, 1:].topk(10).indices + 1
+    torch.testing.assert_close(exact.gather(1, wide[:, :10]), exact.gather(1, top), atol=1e-5, rtol=1e-5)
+    if name == "toy":  # ids [item_, c]: one inner node, so even 10 beams are exactly the 10 best items
+        assert torch.equal(items, top)
     free = model.beam_predict(batch, beam_size=10, constrained=False)
     assert ((free == -1) | ((free >= 1) & (free <= n_items))).all()
 
@@ -151,10 +167,43 @@ def test_backbone_is_pretrained_once_and_reused(toy, caplog):
 
 
 @pytest.mark.parametrize("mode", ["beam", "beam_constrained"])
-def test_beam_evaluation_modes(toy, mode):
-    result = run_recbole_ilm(model="MLPAdapter", dataset="toy", config_dict=toy(eval_mode=mode))
-    assert set(result["test_result"]) == {"hit@5", "hit@10", "ndcg@5", "ndcg@10", "mrr@5", "mrr@10"}
+def test_beam_evaluation_modes(toy, mode, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    result = run_recbole_ilm(model="MLPAdapter", dataset="toy", config_dict=toy(eval_mode=mode, state="INFO"))
+    metrics = {"hit@5", "hit@10", "ndcg@5", "ndcg@10", "mrr@5", "mrr@10"}
+    assert set(result["test_result"]) == metrics | {"invalid_ids"}
     assert result["test_result"]["hit@5"] <= result["test_result"]["hit@10"]
+    assert 0.0 <= result["test_result"]["invalid_ids"] <= 1.0
+    if mode == "beam_constrained":
+        assert result["test_result"]["invalid_ids"] == 0.0
+    assert "are not catalogue ids" in caplog.text
+
+
+def test_beam_rank_metrics_on_hand_made_ranks():
+    from recbole_ilm.trainer.beam_eval import rank_metrics
+
+    ranked = torch.tensor([[5, 3, 9], [-1, 7, 2], [1, 2, 4], [8, -1, -1]])
+    targets = torch.tensor([3, 2, 6, 8])
+    # ranks: 2; 2 (the invalid first beam is removed); none; 1
+    got = rank_metrics(ranked, targets, [1, 2], ["Hit", "NDCG", "MRR"])
+    expected = {"hit@1": 1, "hit@2": 3, "ndcg@1": 1, "ndcg@2": 1 + 2 / np.log2(3), "mrr@1": 1, "mrr@2": 2}
+    for key, value in expected.items():
+        assert abs(got[key] - value) < 1e-9, key
+
+
+def test_topk_beyond_beam_size_warns(toy, caplog):
+    import logging
+
+    from recbole_ilm.trainer.beam_eval import beam_metrics
+
+    config, ds, (train, valid, test), model = build("MLPAdapter", toy())
+    model.eval()
+    config["beam_size"] = 5
+    with caplog.at_level(logging.WARNING):
+        beam_metrics(model, test, config, constrained=True)
+    assert "reaches beyond beam_size 5" in caplog.text
 
 
 def test_saved_model_reloads_with_identical_scores(toy):
@@ -229,3 +278,62 @@ def test_phase_option_runs_one_phase_from_a_checkpoint(toy):
     assert "phase2" in third["saved_model_file"]
     with pytest.raises(ILMConfigError, match="run phase 0 first"):
         run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(phase=2, seed=99))
+
+
+def test_phase0_loss_ignores_left_padding(toy):
+    """The causal-LM loss of a left-padded row equals its loss alone: the last pad position is not trained to
+    predict BOS (token-weighted mean over the batch)."""
+    config, ds, (train, valid, test), model = build("BackboneOnly", toy())
+    model.set_phase(0)
+    model.eval()
+    builder = model.prompts
+    users, targets = np.array([1, 2]), np.array([5, 6])
+    hist = np.array([[3, 0, 0, 0, 0], [4, 7, 8, 9, 10]])
+    lengths = np.array([1, 5])
+
+    def batch(rows):
+        return builder.build(users[rows], hist[rows], lengths[rows], ["sequential"] * len(rows), [0] * len(rows),
+                             targets=targets[rows], with_slots=False)
+
+    def labelled(b):
+        return int(b["prompt_mask"].sum()) + b["target_ids"].shape[1] - 1
+
+    with torch.no_grad():
+        both = batch([0, 1])
+        assert (both["prompt_mask"][0] == 0).any()  # the short row is padded
+        alone = [batch([k]) for k in (0, 1)]
+        expected = sum(float(model.calculate_loss(b)) * labelled(b) for b in alone) / sum(map(labelled, alone))
+        assert abs(float(model.calculate_loss(both)) - expected) < 1e-5
+
+
+def test_checkpoint_carries_its_ids_and_tokenizer(toy, tmp_path, monkeypatch):
+    """A checkpoint evaluates the same from another working directory whose cache holds other ids."""
+    import json
+    import shutil
+
+    from recbole_ilm.data import prompt_kit
+    from recbole_ilm.evaluate import evaluate_checkpoint
+
+    result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy())
+    expected = evaluate_checkpoint(result["saved_model_file"])[("full_sort", "seen")]
+    checkpoint = load_checkpoint(result["saved_model_file"])
+    assert isinstance(checkpoint["prompts"]["tokenizer"], bytes) and checkpoint["prompts"]["item_index"]["codes"]
+    for index_file in glob_files(toy()["checkpoint_dir"], "item_index.json"):  # another cache: other ids
+        index = json.load(open(index_file))
+        index["codes"] = [0] + index["codes"][:0:-1]
+        json.dump(index, open(index_file, "w"))
+    prompt_kit._MEMO.clear()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    moved = str(elsewhere / "model.pth")
+    shutil.copy(result["saved_model_file"], moved)
+    assert evaluate_checkpoint(moved)[("full_sort", "seen")] == expected
+
+
+def glob_files(root, name):
+    import glob
+
+    files = glob.glob(os.path.join(root, "**", name), recursive=True)
+    assert files
+    return files

@@ -5,7 +5,7 @@ from logging import getLogger
 
 import numpy as np
 
-from recbole_ilm.cache import atomic_output, cache_path, dataset_fingerprint
+from recbole_ilm.cache import atomic_output, cache_path, dataset_fingerprint, options_key
 
 
 def training_matrix(train_dataset):
@@ -41,15 +41,8 @@ def fit_ials(matrix, factors, regularization, iterations, alpha, seed):
 def ials_embeddings(config, train_dataset):
     """Cached iALS factors for ``train_dataset`` and the ``cf_*`` / ``ials_*`` options."""
     matrix = training_matrix(train_dataset)
-    key = {
-        "fingerprint": dataset_fingerprint(train_dataset),
-        "train_nnz": int(matrix.nnz),
-        "factors": config["cf_dim"],
-        "reg": config["ials_regularization"],
-        "iterations": config["ials_iterations"],
-        "alpha": config["ials_alpha"],
-        "seed": config["seed"],
-    }
+    key = {"fingerprint": dataset_fingerprint(train_dataset), "train_nnz": int(matrix.nnz),
+           **options_key(config, "data", "ials")}
     path = os.path.join(cache_path(config, "ials", key), "factors.npz")
     logger = getLogger()
     if os.path.isfile(path):

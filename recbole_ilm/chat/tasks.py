@@ -89,7 +89,7 @@ class TaskWriter:
             top = [t.lower() for t, _ in counts.most_common(2)]
             best = max(f, key=lambda x: sum(counts[t] for t in x.tags))
             liked = f"{' and '.join(top)} {n}s" if top else f"{n}s"
-            return Example(task, f"A user enjoyed {{0}}, {{1}} and {{2}}. Summarise their taste.", items,
+            return Example(task, "A user enjoyed {0}, {1} and {2}. Summarise their taste.", items,
                            f"They like {liked}, such as {best.title}.")
         if task == "why":
             shared = [t for t in f[2].tags if any(t in x.tags for x in f[:2])]

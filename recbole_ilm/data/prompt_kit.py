@@ -4,10 +4,10 @@ import os
 
 import numpy as np
 
-from recbole_ilm.cache import cache_path, dataset_fingerprint
+from recbole_ilm.cache import cache_path, dataset_fingerprint, options_key
 from recbole_ilm.data.indexing import IdIndex
 from recbole_ilm.data.prompts import PromptBuilder
-from recbole_ilm.data.templates import TASKS, TEMPLATE_VERSION, TEMPLATES
+from recbole_ilm.data.templates import NUM_SEEN, TASKS, TEMPLATE_VERSION, TEMPLATES
 from recbole_ilm.data.tokenizer import HFTokenizer, SentencePieceTokenizer
 
 _MEMO = {}
@@ -16,9 +16,7 @@ _MEMO = {}
 def prompt_cache_dir(config, dataset):
     key = {
         "fingerprint": dataset_fingerprint(dataset),
-        "seed": config["seed"],
-        "id_digits_per_token": config["id_digits_per_token"],
-        "prompt_vocab_size": config["prompt_vocab_size"],
+        **options_key(config, "data", "prompts"),
         "templates": TEMPLATE_VERSION,
         "llm_path": os.path.abspath(config["llm_path"]) if config["llm_path"] else None,
     }
@@ -26,10 +24,11 @@ def prompt_cache_dir(config, dataset):
 
 
 def render_corpus(item_index, user_index, max_history, rng, per_template=200):
-    """Text-only prompts with random users and histories: the SentencePiece training corpus."""
+    """Text-only prompts with random users and histories: the SentencePiece training corpus (training templates
+    only: the held-out template must stay unseen by the tokenizer too)."""
     sentences = []
     for task in TASKS:
-        for template in TEMPLATES[task]:
+        for template in TEMPLATES[task][:NUM_SEEN]:
             for _ in range(per_template):
                 user = user_index.text(int(rng.integers(1, len(user_index))))
                 k = int(rng.integers(1, max_history + 1))
@@ -37,6 +36,31 @@ def render_corpus(item_index, user_index, max_history, rng, per_template=200):
                 target = item_index.text(int(rng.integers(1, len(item_index))))
                 sentences.append(template.format(user=user, history=hist) + " " + target)
     return sentences
+
+
+def prompt_assets(builder):
+    """What a checkpoint stores so that it evaluates the same anywhere: the id indexes and (for the plugin's own
+    tokenizer) the SentencePiece model, as plain data."""
+    assets = {"item_index": builder.item_index.to_dict(), "user_index": builder.user_index.to_dict(),
+              "tokenizer_kind": builder.tokenizer.kind}
+    if builder.tokenizer.kind == "sentencepiece":
+        assets["tokenizer"] = builder.tokenizer.serialized()
+    return assets
+
+
+def use_prompt_assets(config, dataset, assets):
+    """Make :func:`get_prompt_builder` return the builder a checkpoint was trained with (its own indexes and
+    tokenizer), whatever the local cache holds."""
+    folder = prompt_cache_dir(config, dataset)
+    if assets.get("tokenizer_kind") == "sentencepiece":
+        tokenizer = SentencePieceTokenizer(model_proto=assets["tokenizer"])
+    else:
+        tokenizer = HFTokenizer(config["llm_path"])
+    builder = PromptBuilder(tokenizer, IdIndex.from_dict(assets["item_index"]), IdIndex.from_dict(assets["user_index"]),
+                            config["num_query_tokens"])
+    builder.cache_dir = folder
+    _MEMO[(folder, config["num_query_tokens"])] = builder
+    return builder
 
 
 def get_prompt_builder(config, dataset):

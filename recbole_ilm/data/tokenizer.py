@@ -26,11 +26,14 @@ class SentencePieceTokenizer:
 
     kind = "sentencepiece"
 
-    def __init__(self, model_file):
+    def __init__(self, model_file=None, model_proto=None):
         import sentencepiece as spm
 
-        self.model_file = model_file
-        self.sp = spm.SentencePieceProcessor(model_file=model_file)
+        self.model_file = model_file or "<from checkpoint>"
+        if model_proto is not None:
+            self.sp = spm.SentencePieceProcessor(model_proto=bytes(model_proto))
+        else:
+            self.sp = spm.SentencePieceProcessor(model_file=model_file)
         self.pad_id = self.sp.pad_id()
         self.bos_id = self.sp.bos_id()
         self.eos_id = self.sp.eos_id()
@@ -53,6 +56,10 @@ class SentencePieceTokenizer:
         with atomic_output(model_file) as tmp, open(tmp, "wb") as f:
             f.write(buf.getvalue())
         return cls(model_file)
+
+    def serialized(self):
+        """The model as bytes (stored inside checkpoints)."""
+        return self.sp.serialized_model_proto()
 
     def encode_text(self, text):
         return list(self.sp.encode(text.strip()))

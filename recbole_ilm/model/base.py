@@ -10,7 +10,6 @@ Phases (driven by :class:`recbole_ilm.trainer.ILMTrainer`):
 """
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
@@ -29,6 +28,14 @@ def normalised_table(table):
     norms = table.norm(dim=1)
     mean = norms[norms > 0].mean() if (norms > 0).any() else torch.tensor(1.0)
     return table / mean
+
+
+def causal_lm_loss(logits, ids, mask):
+    """Next-token cross-entropy where both the input position and the predicted token are real (left padding:
+    the last pad position must not learn to predict BOS)."""
+    real = mask.bool()
+    labels = ids[:, 1:].masked_fill(~(real[:, :-1] & real[:, 1:]), -100)
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
 
 
 class FrozenLLMRecommender(SequentialRecommender):
@@ -130,8 +137,7 @@ class FrozenLLMRecommender(SequentialRecommender):
         mask = torch.cat([batch["prompt_mask"], torch.ones_like(target)], dim=1)
         if self.phase == 0:  # causal LM over the whole text-only prompt and answer
             logits = run_llm(self.llm, embeds, mask, prompt_positions(mask))
-            labels = torch.cat([batch["prompt_ids"], target], dim=1).masked_fill(mask == 0, -100)
-            return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100)
+            return causal_lm_loss(logits, torch.cat([batch["prompt_ids"], target], dim=1), mask)
         logits = run_llm(self.llm, embeds, mask, prompt_positions(mask), keep=length + 1)[:, :-1]
         return F.cross_entropy(logits.flatten(0, 1).float(), target.flatten())
 

@@ -21,22 +21,19 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import get_local_time, set_color
 
-from recbole_ilm.cache import cache_path
+from recbole_ilm.cache import cache_path, options_key
+from recbole_ilm.data.prompt_kit import prompt_assets
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.trainer.beam_eval import beam_metrics
-from recbole_ilm.trainer.checkpoint import FORMAT, CheckpointCompatMixin, plain, plain_config, read_checkpoint
+from recbole_ilm.checkpoint_io import FORMAT, plain, plain_config, read_checkpoint, write_atomic
+from recbole_ilm.trainer.checkpoint import CheckpointCompatMixin
 from recbole_ilm.trainer.phase1 import AlignmentTrainer, lr_schedule
-from recbole_ilm.trainer.resume import capture_rng, restore_rng, write_atomic
+from recbole_ilm.trainer.resume import capture_rng, kill_point, restore_rng, seed_phase
 
 
 def backbone_dir(config, model):
-    key = {
-        "prompts": model.prompts.cache_dir,
-        "arch": [config[k] for k in ("llm_layers", "llm_hidden_size", "llm_heads", "llm_intermediate_size")],
-        "train": [config[k] for k in ("backbone_epochs", "backbone_learning_rate", "train_batch_size",
-                                      "train_sample_ratio", "train_tasks", "stopping_step", "seed",
-                                      "lr_schedule", "warmup_ratio")],
-    }
+    """Cache folder of the phase-0 backbone: the prompt set it reads (data, ids, tokenizer) and its options."""
+    key = {"prompts": model.prompts.cache_dir, **options_key(config, "data", "backbone")}
     return os.path.join(cache_path(config, "backbone", key), "model")
 
 
@@ -88,7 +85,8 @@ class ILMTrainer(CheckpointCompatMixin, Trainer):
     def _base_state(self):
         return {"format": FORMAT, "model": self.config["model"], "dataset": self.config["dataset"],
                 "config": plain_config(self.config), "state_dict": self.model.state_dict(),
-                "other_parameter": plain(self.model.other_parameter()), "phase": self.model.phase}
+                "other_parameter": plain(self.model.other_parameter()), "phase": self.model.phase,
+                "prompts": prompt_assets(self.model.prompts)}
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         """RecBole's checkpoint keys, with the config as plain options; written atomically."""
@@ -110,6 +108,7 @@ class ILMTrainer(CheckpointCompatMixin, Trainer):
         write_atomic(state, self.resume_file)
         with open(self.resume_file + ".json", "w") as f:  # for people (and tests) watching a run
             json.dump({"phase": phase, "epoch": epoch}, f)
+        kill_point(phase, epoch)
 
     def _fit_state(self):
         return {"cur_step": self.cur_step, "best_valid_score": float(self.best_valid_score),
@@ -123,6 +122,8 @@ class ILMTrainer(CheckpointCompatMixin, Trainer):
         """RecBole's fit/early stopping for one phase; leaves the best state of this phase in the model."""
         self.model.set_phase(phase)
         self._set_slots([train_data, valid_data], on=phase != 0)
+        if resume is None:
+            seed_phase(self.config, phase, train_data)
         self.epochs, self.eval_step = epochs, min(self.config["eval_step"], epochs)
         self.start_epoch, self.cur_step = 0, 0
         self.best_valid_score, self.best_valid_result = -np.inf, None
@@ -195,6 +196,8 @@ class ILMTrainer(CheckpointCompatMixin, Trainer):
         if not self.config["phase1_losses"]:
             return
         self.model.set_phase(1)
+        if resume is None:
+            seed_phase(self.config, 1)
         aligner = AlignmentTrainer(self.config, self.model, train_data._dataset)
         start_epoch = 0
         if resume is not None:

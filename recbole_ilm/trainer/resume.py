@@ -55,9 +55,34 @@ def restore_rng(state, train_data=None):
             train_data.layout_rng.bit_generator.state = state["layout"]
 
 
-def write_atomic(state, path):
-    """``torch.save`` through a temporary file: a kill while saving never corrupts the previous file."""
-    from recbole_ilm.cache import atomic_output
+KILL_ENV = "RECBOLE_ILM_KILL_AFTER"
 
-    with atomic_output(path) as tmp:
-        torch.save(state, tmp)
+
+def kill_point(phase, epoch):
+    """Fault injection for the resume tests: ``RECBOLE_ILM_KILL_AFTER=<phase>:<epoch>`` SIGKILLs this process right
+    after that epoch's resume point is written (a real kill: no cleanup, no exception handlers)."""
+    import os
+    import signal
+
+    if os.environ.get(KILL_ENV) == f"{phase}:{epoch}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def phase_seed(seed, phase):
+    """The seed of every random source during ``phase``: a function of (seed, phase) only."""
+    return int(seed) + 1_000_003 * (int(phase) + 1)
+
+
+def seed_phase(config, phase, train_data=None):
+    """Reseed torch, numpy, python, the train loader's shuffle generator and its template sampler from
+    (seed, phase), so a phase sees the same data and draws whatever ran before it (e.g. phase 0 trained here or
+    loaded from the cache)."""
+    from recbole.utils import init_seed
+
+    seed = phase_seed(config["seed"], phase)
+    init_seed(seed + config["local_rank"], config["reproducibility"])
+    if train_data is not None:
+        train_data.generator.manual_seed(seed)
+        if hasattr(train_data, "layout_rng"):
+            train_data.layout_rng = np.random.default_rng(seed + config["local_rank"])
+    return seed
