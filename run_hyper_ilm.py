@@ -17,8 +17,9 @@ def main(argv=None):
     parser.add_argument("--max_evals", type=int, default=8)
     parser.add_argument("--early_stop", type=int, default=10)
     parser.add_argument("--output_file", default="hyper_ilm.result")
-    args = parser.parse_args(argv)
-    sys.argv = sys.argv[:1]  # RecBole's Config would read our flags as --key=value overrides
+    from recbole_ilm import cli
+
+    args = cli.parse(parser, argv)
 
     from recbole.trainer import HyperTuning
 

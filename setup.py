@@ -8,6 +8,7 @@ with open("README.md", encoding="utf-8") as f:
 yaml_packages = {
     "recbole_ilm.properties": "properties",
     "recbole_ilm.properties.model": "properties/model",
+    "recbole_ilm.properties.variants": "properties/variants",
     "recbole_ilm.dataset_configs": "dataset_configs",
 }
 

@@ -60,6 +60,22 @@ def atomic_output(path):
             os.remove(tmp)
 
 
+@contextlib.contextmanager
+def atomic_folder(path):
+    """A temporary folder (unique to this process) that replaces the folder ``path`` when the block succeeds."""
+    import shutil
+
+    tmp = f"{path}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def cache_path(config, kind, key):
     """Folder for the artefact ``kind`` identified by the JSON-serialisable ``key`` (created if missing)."""
     blob = json.dumps(key, sort_keys=True, default=str).encode("utf-8")

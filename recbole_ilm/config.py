@@ -4,9 +4,10 @@ Layering, lowest to highest priority:
 
 1. RecBole's own defaults (``overall.yaml``, its model YAML for RecBole models, its sequential quick-start YAML);
 2. ``properties/overall.yaml`` of this plugin;
-3. ``properties/model/<Model>.yaml`` of this plugin;
-4. ``dataset_configs/<dataset>.yaml`` of this plugin;
-5. the user's ``config_file_list`` (``--config_files``), then ``config_dict``, then ``--key=value``.
+3. ``properties/frozen_llm.yaml`` for every frozen-LLM model (shared phase-0/2 training keys);
+4. ``properties/model/<Model>.yaml`` of this plugin;
+5. ``dataset_configs/<dataset>.yaml`` of this plugin;
+6. the user's ``config_file_list`` (``--config_files``), then ``config_dict``, then ``--key=value``.
 """
 
 import os
@@ -15,16 +16,19 @@ from recbole.config import Config as RecBoleConfig
 
 from recbole_ilm import compat
 from recbole_ilm.errors import ILMConfigError
+from recbole_ilm.llm.smollm import resolve_llm_path
+from recbole_ilm.lookup import get_model
 from recbole_ilm.options import validate_options
 from recbole_ilm.resources import resource_dir
 
 compat.apply()
 
 
-def plugin_yaml_files(model_name, dataset_name):
+def plugin_yaml_files(model_name, dataset_name, frozen_llm=False):
     """The plugin's YAML files for a model/dataset pair, in layering order (missing files are skipped)."""
     files = [
         os.path.join(resource_dir("properties"), "overall.yaml"),
+        os.path.join(resource_dir("properties"), "frozen_llm.yaml") if frozen_llm else "",
         os.path.join(resource_dir("properties"), "model", f"{model_name}.yaml"),
         os.path.join(resource_dir("dataset_configs"), f"{dataset_name}.yaml"),
     ]
@@ -44,13 +48,9 @@ class Config(RecBoleConfig):
         validate_options(self)
         self._check_data_files()
         if self["llm_path"]:
-            from recbole_ilm.chat.smollm import resolve_llm_path
-
             self["llm_path"] = resolve_llm_path(self["llm_path"])
 
     def _get_model_and_dataset(self, model, dataset):
-        from recbole_ilm.utils import get_model
-
         if model is None:
             model = self.external_config_dict.get("model")
             if model is None:
@@ -66,7 +66,7 @@ class Config(RecBoleConfig):
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         dataset_yaml = os.path.join(resource_dir("dataset_configs"), f"{dataset}.yaml")
-        for path in plugin_yaml_files(model, dataset):
+        for path in plugin_yaml_files(model, dataset, getattr(model_class, "uses_prompts", False)):
             loaded = self._update_internal_config_dict(path) or {}
             if path == dataset_yaml:
                 self.parameters["Dataset"] += [k for k in loaded if k not in self.parameters["Dataset"]]

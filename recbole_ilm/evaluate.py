@@ -11,13 +11,13 @@ import argparse
 import itertools
 import sys
 
-from recbole_ilm.errors import ILMConfigError
+from recbole_ilm import cli
 
 
 def evaluate_checkpoint(path, eval_modes=("full_sort",), templates=("seen",), split="test"):
     """``{(mode, template): OrderedDict of metrics}`` for a checkpoint of a plugin model."""
     from recbole_ilm.quick_start import load_data_and_model
-    from recbole_ilm.utils import get_trainer
+    from recbole_ilm.lookup import get_trainer
 
     config, model, _, _, valid_data, test_data = load_data_and_model(path)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
@@ -35,18 +35,16 @@ def main(argv=None):
     parser.add_argument("--eval_mode", default="full_sort", help="full_sort, beam, beam_constrained (comma list)")
     parser.add_argument("--eval_template", default="seen", help="seen, unseen (comma list)")
     parser.add_argument("--split", default="test", choices=["test", "valid"])
-    args = parser.parse_args(argv)
-    sys.argv = sys.argv[:1]  # RecBole's Config would read our flags as --key=value overrides
-    try:
+    args = cli.parse(parser, argv)
+
+    def show():
         results = evaluate_checkpoint(args.checkpoint, args.eval_mode.split(","), args.eval_template.split(","),
                                       args.split)
-    except ILMConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    for (mode, template), result in results.items():
-        shown = "  ".join(f"{k}: {float(v):.4f}" for k, v in result.items())
-        print(f"{args.split} {mode:<16} {template:<6}  {shown}")
-    return 0
+        for (mode, template), result in results.items():
+            shown = "  ".join(f"{k}: {float(v):.4f}" for k, v in result.items())
+            print(f"{args.split} {mode:<16} {template:<6}  {shown}")
+
+    return cli.run(show)
 
 
 if __name__ == "__main__":

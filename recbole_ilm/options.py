@@ -29,69 +29,91 @@ CHECKS = {
     "int or null": lambda v: v is None or _is_int(v),
     "positive int or null": lambda v: v is None or (_is_int(v) and v > 0),
     "dict of non-negative numbers": lambda v: isinstance(v, dict) and all(_is_number(x) and x >= 0 for x in v.values()),
+    "phase or null": lambda v: v is None or (_is_int(v) and v in (0, 1, 2)),
 }
 
-# option -> (kind, extra allowed values or None)
+# option -> (kind, allowed values or None, one-line help). Every key of every properties/**/*.yaml has an entry
+# here and every entry has a default (in those YAMLs or RecBole's own): tests/test_structure.py checks both.
 SPEC = {
-    "MAX_ITEM_LIST_LENGTH": ("positive int", None),
+    # RecBole's own options that the plugin's YAMLs set or rely on
+    "MAX_ITEM_LIST_LENGTH": ("positive int", None, "History length of every prompt and sequential model."),
+    "epochs": ("non-negative int", None, "Phase-2 epochs (RecBole fit with early stopping on valid NDCG@10)."),
+    "learner": ("string", None, "Optimizer of phases 0 and 2 (RecBole's learner, e.g. adamw)."),
+    "learning_rate": ("positive number", None, "Phase-2 learning rate."),
+    "train_batch_size": ("positive int", None, "Prompts per batch in phases 0 and 2."),
+    "eval_batch_size": ("positive int", None, "Users per evaluation batch."),
+    "stopping_step": ("positive int", None, "Early-stopping patience (validations without improvement)."),
+    # files and caches
+    "ilm_cache_dir": ("string or null", None, "Cache of ids, tokenizers, CF factors, backbones; ~ = "
+                      "<checkpoint_dir>/ilm_cache."),
     # data / prompts
-    "item_text_fields": ("list of strings", None),
-    "id_digits_per_token": ("positive int", None),
-    "num_query_tokens": ("positive int", None),
-    "prompt_vocab_size": ("positive int", None),
-    "train_tasks": ("dict of non-negative numbers", None),
-    "eval_task": ("string", {"sequential", "straightforward"}),
-    "eval_template": ("string", {"seen", "unseen"}),
-    "train_sample_ratio": ("number in [0, 1]", None),
+    "item_text_fields": ("list of strings", None, "Item fields whose text phase 1 aligns with (set per dataset)."),
+    "id_digits_per_token": ("positive int", None, "Digits per id token: item_0412 -> [item_, 04, 12]."),
+    "num_query_tokens": ("positive int", None, "Item/user tokens inserted after each id (queries / MLP outputs)."),
+    "prompt_vocab_size": ("positive int", None, "Target size of the plugin's SentencePiece vocabulary."),
+    "train_tasks": ("dict of non-negative numbers", None, "Task sampling weights for training prompts."),
+    "eval_task": ("string", {"sequential", "straightforward"}, "Task scored by RecBole's evaluator."),
+    "eval_template": ("string", {"seen", "unseen"}, "seen = training template 0; unseen = the held-out one."),
+    "train_sample_ratio": ("number in [0, 1]", None, "Share of the training rows seen per epoch (phases 0, 2)."),
     # CF embeddings
-    "cf_source": ("string", {"ials", "checkpoint", "file"}),
-    "cf_dim": ("positive int", None),
-    "ials_regularization": ("non-negative number", None),
-    "ials_iterations": ("positive int", None),
-    "ials_alpha": ("positive number", None),
-    "cf_checkpoint": ("string or null", None),
-    "cf_embedding_file": ("string or null", None),
+    "cf_source": ("string", {"ials", "checkpoint", "file"}, "Where the CF embeddings come from."),
+    "cf_dim": ("positive int", None, "iALS factors."),
+    "ials_regularization": ("non-negative number", None, "iALS L2 regularisation."),
+    "ials_iterations": ("positive int", None, "iALS sweeps."),
+    "ials_alpha": ("positive number", None, "iALS confidence scaling."),
+    "cf_checkpoint": ("string or null", None, "RecBole checkpoint whose embedding tables are used (cf_source: "
+                      "checkpoint)."),
+    "cf_item_param": ("string or null", None, "state_dict name of its item table; ~ = item_embedding.weight."),
+    "cf_user_param": ("string or null", None, "state_dict name of its user table; ~ = user_embedding.weight or "
+                      "the mean of the user's items."),
+    "cf_embedding_file": ("string or null", None, ".npy (items) or .npz with 'item' (and 'user') (cf_source: "
+                          "file)."),
     # Q-Former / phase 1
-    "qformer_layers": ("positive int", None),
-    "qformer_hidden_size": ("positive int", None),
-    "qformer_heads": ("positive int", None),
-    "qformer_intermediate_size": ("positive int", None),
-    "qformer_cross_attention_freq": ("positive int", None),
-    "qformer_init": ("string", {"random", "minilm"}),
-    "qformer_dropout": ("number in [0, 1)", None),
-    "cf_kv_tokens": ("positive int", None),
-    "text_max_length": ("positive int", None),
-    "itc_embed_dim": ("positive int", None),
-    "phase1_losses": ("list of strings", None),
-    "phase1_loss_weights": ("dict of non-negative numbers", None),
-    "phase1_schedule": ("list of strings", None),
-    "phase1_epochs": ("non-negative int", None),
-    "phase1_steps_per_epoch": ("positive int", None),
-    "phase1_batch_size": ("positive int", None),
-    "phase1_learning_rate": ("positive number", None),
-    "phase1_eval_ratio": ("number in [0, 1)", None),
+    "qformer_layers": ("positive int", None, "Q-Former layers."),
+    "qformer_hidden_size": ("positive int", None, "Q-Former width."),
+    "qformer_heads": ("positive int", None, "Q-Former attention heads."),
+    "qformer_intermediate_size": ("positive int", None, "Q-Former MLP width."),
+    "qformer_cross_attention_freq": ("positive int", None, "Cross-attention to the CF embedding every k layers."),
+    "qformer_init": ("string", {"random", "minilm"}, "random, or text tower + self-attention from MiniLM."),
+    "qformer_dropout": ("number in [0, 1)", None, "Q-Former dropout."),
+    "cf_kv_tokens": ("positive int", None, "Key/value tokens the CF embedding is projected to."),
+    "text_max_length": ("positive int", None, "Item text tokens ([CLS] ... [SEP])."),
+    "itc_embed_dim": ("positive int", None, "Contrastive projection size."),
+    "phase1_losses": ("list of strings", None, "Phase-1 losses: itc, itg, itm, iic, uic."),
+    "phase1_loss_weights": ("dict of non-negative numbers", None, "Weight of each phase-1 loss."),
+    "phase1_schedule": ("list of strings", None, "Batch kinds, cycled: item_text, item_item, user_item."),
+    "phase1_epochs": ("non-negative int", None, "Phase-1 epochs; 0 = ILM-rand."),
+    "phase1_steps_per_epoch": ("positive int", None, "Optimizer steps per phase-1 epoch."),
+    "phase1_batch_size": ("positive int", None, "Pairs per phase-1 batch (in-batch negatives)."),
+    "phase1_learning_rate": ("positive number", None, "Phase-1 AdamW learning rate (cosine decay, warm-up)."),
+    "phase1_eval_ratio": ("number in [0, 1)", None, "Share of text items held out for phase-1 evaluation."),
     # LLM / phase 0 / phase 2
-    "llm_path": ("string or null", None),
-    "llm_layers": ("positive int", None),
-    "llm_hidden_size": ("positive int", None),
-    "llm_heads": ("positive int", None),
-    "llm_intermediate_size": ("positive int", None),
-    "backbone_epochs": ("non-negative int", None),
-    "backbone_learning_rate": ("positive number", None),
-    "backbone_batch_size": ("positive int", None),
-    "mlp_hidden_factor": ("positive int", None),
-    "beam_size": ("positive int", None),
-    "eval_mode": ("string", {"full_sort", "beam", "beam_constrained"}),
-    "lr_schedule": ("string", {"constant", "linear", "cosine"}),
-    "item_noun": ("string", None),
-    "tag_noun": ("string", None),
-    "warmup_ratio": ("number in [0, 1)", None),
+    "llm_path": ("string or null", None, "Local Hugging Face causal LM (or smollm2); ~ = the plugin's backbone."),
+    "llm_layers": ("positive int", None, "Backbone decoder layers."),
+    "llm_hidden_size": ("positive int", None, "Backbone width."),
+    "llm_heads": ("positive int", None, "Backbone attention heads."),
+    "llm_intermediate_size": ("positive int", None, "Backbone MLP width."),
+    "llm_max_positions": ("positive int", None, "Backbone maximum prompt length."),
+    "backbone_epochs": ("non-negative int", None, "Phase-0 epochs (early stopping on valid NDCG@10)."),
+    "backbone_learning_rate": ("positive number", None, "Phase-0 learning rate."),
+    "mlp_hidden_factor": ("positive int", None, "MLPAdapter hidden size as a multiple of the CF dimension."),
+    # trainer
+    "phase": ("phase or null", None, "Run only this phase (0 backbone, 1 alignment, 2 retrieval); ~ = all."),
+    "init_checkpoint": ("string or null", None, "Checkpoint to start from (e.g. a phase-1 file for phase: 2)."),
+    "resume": ("string or null", None, "A *.resume.pth file of an interrupted run: continue where it stopped."),
+    "beam_size": ("positive int", None, "Beams for eval_mode beam / beam_constrained."),
+    "eval_mode": ("string", {"full_sort", "beam", "beam_constrained"}, "Test protocol."),
+    "lr_schedule": ("string", {"constant", "linear", "cosine"}, "Phases 0 and 2, per batch, after warm-up."),
+    "warmup_ratio": ("number in [0, 1)", None, "Share of a phase's steps used for linear warm-up."),
+    # conversation
+    "item_noun": ("string", None, "What an item is called in chat prompts (movie, product, ...)."),
+    "tag_noun": ("string", None, "What the last item_text_field is called (genres, categories, ...)."),
 }
 
 
 def validate_options(config):
     """Raise :class:`ILMConfigError` for the first option whose value has the wrong type or range."""
-    for key, (kind, allowed) in SPEC.items():
+    for key, (kind, allowed, _) in SPEC.items():
         if key not in config:
             continue
         value = config[key]

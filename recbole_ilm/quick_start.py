@@ -10,9 +10,9 @@ from recbole.utils import init_logger, init_seed, set_color
 from recbole_ilm.config import Config
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.data.dataset import create_dataset, data_preparation
-from recbole_ilm.data.prompt_kit import use_prompt_assets
+from recbole_ilm.data.prompt_cache import use_prompt_assets
 from recbole_ilm.checkpoint_io import FORMAT, plain, read_checkpoint
-from recbole_ilm.utils import get_model, get_trainer
+from recbole_ilm.lookup import get_model, get_trainer
 
 
 def run_fingerprint(config):

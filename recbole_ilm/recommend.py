@@ -11,9 +11,10 @@ import argparse
 import sys
 
 import torch
-from recbole.data.interaction import Interaction
 
+from recbole_ilm.data.history import history_interaction
 from recbole_ilm.data.item_text import item_texts
+from recbole_ilm import cli
 from recbole_ilm.errors import ILMConfigError
 
 
@@ -40,13 +41,7 @@ def recommend(config, model, test_data, user_token, topk=10):
     history = user_history(dataset, config, uid)[-config["MAX_ITEM_LIST_LENGTH"]:]
     if not history:
         raise ILMConfigError(f"--user: user '{user_token}' has no history in the test split")
-    seq = torch.zeros(1, config["MAX_ITEM_LIST_LENGTH"], dtype=torch.long)
-    seq[0, : len(history)] = torch.tensor(history)
-    interaction = Interaction({
-        dataset.uid_field: torch.tensor([uid]),
-        dataset.iid_field + config["LIST_SUFFIX"]: seq,
-        config["ITEM_LIST_LENGTH_FIELD"]: torch.tensor([len(history)]),
-    }).to(model.device)
+    interaction = history_interaction(dataset, config, history, uid).to(model.device)
     model.eval()
     scores = model.full_sort_predict(interaction)[0]
     top = torch.topk(scores, topk)
@@ -61,25 +56,23 @@ def main(argv=None):
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--user", required=True, help="user id as written in the dataset's .inter file")
     parser.add_argument("--topk", type=int, default=10)
-    args = parser.parse_args(argv)
-    sys.argv = sys.argv[:1]
+    args = cli.parse(parser, argv)
+    return cli.run(show_recommendations, args.checkpoint, args.user, args.topk)
+
+
+def show_recommendations(checkpoint, user, topk):
     from recbole_ilm.quick_start import load_data_and_model
 
-    try:
-        config, model, _, _, _, test_data = load_data_and_model(args.checkpoint)
-        history, ranked = recommend(config, model, test_data, args.user, args.topk)
-    except ILMConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    config, model, _, _, _, test_data = load_data_and_model(checkpoint)
+    history, ranked = recommend(config, model, test_data, user, topk)
     seen = {token for token, _ in history}
-    print(f"user {args.user}, last {len(history)} items:")
+    print(f"user {user}, last {len(history)} items:")
     for token, text in history:
         print(f"    {token:>12}  {text}")
-    print(f"top {args.topk} ({config['model']}):")
+    print(f"top {topk} ({config['model']}):")
     for rank, (token, text, score) in enumerate(ranked, 1):
         mark = " (already seen)" if token in seen else ""
         print(f"{rank:>3}. {token:>12}  {text}  [log p = {score:.2f}]{mark}")
-    return 0
 
 
 if __name__ == "__main__":

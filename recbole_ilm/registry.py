@@ -22,7 +22,7 @@ def _targets():
     from recbole_ilm import quick_start
     from recbole_ilm.config import Config
     from recbole_ilm.data.dataset import create_dataset, data_preparation
-    from recbole_ilm.utils import get_model, get_trainer
+    from recbole_ilm.lookup import get_model, get_trainer
 
     return [
         ("recbole.utils", "get_model", get_model),
@@ -58,7 +58,3 @@ def unregister():
     for (module_name, attr), original in _ORIGINALS.items():
         setattr(importlib.import_module(module_name), attr, original)
     _ORIGINALS.clear()
-
-
-def is_registered():
-    return bool(_ORIGINALS)

@@ -4,7 +4,7 @@ from recbole.utils import init_seed
 
 from recbole_ilm.config import Config
 from recbole_ilm.data.dataset import create_dataset, data_preparation
-from recbole_ilm.utils import get_model
+from recbole_ilm.lookup import get_model
 
 
 def build(model, config_dict, dataset="toy", with_model=True):

@@ -6,7 +6,7 @@ import torch
 
 from helpers import build
 from recbole_ilm.alignment import losses as L
-from recbole_ilm.alignment.phase1 import AlignmentData, active_kinds, batch_losses
+from recbole_ilm.alignment.objective import AlignmentData, active_kinds, batch_losses
 from recbole_ilm.alignment.qformer import ItemQFormer, multimodal_causal_mask
 from recbole_ilm.errors import ILMConfigError
 
@@ -189,7 +189,7 @@ def test_pair_batches_never_contain_item_text_examples(toy):
     original = model.item_encoder.qformer.text_features
     model.item_encoder.qformer.text_features = lambda *a: calls.append(a) or original(*a)
     for kind, batch in (("item_item", ii), ("user_item", ui)):
-        out, chance = batch_losses(model, kind, batch, ["itc", "itg", "itm", "iic", "uic"])
+        out, chance = batch_losses(model.alignment_target(), kind, batch, ["itc", "itg", "itm", "iic", "uic"])
         assert set(out) == ({"iic"} if kind == "item_item" else {"uic"})
         assert set(chance) == set(out)
     assert calls == []  # no text was encoded for pair batches
@@ -220,10 +220,10 @@ def test_no_text_fields_rejects_item_text_losses_but_runs_pair_losses(tmp_path, 
 
 
 def test_phase1_training_logs_losses_and_held_out_retrieval(toy):
-    from recbole_ilm.trainer.phase1 import AlignmentTrainer
+    from recbole_ilm.trainer.alignment_trainer import AlignmentTrainer
 
     config, ds, (train, _, _), model = build("ILM", toy(phase1_steps_per_epoch=6, phase1_epochs=2))
-    history = AlignmentTrainer(config, model, train._dataset).fit()
+    history = AlignmentTrainer(config, model.alignment_target(), train._dataset).fit()
     assert len(history) == 2
     assert {"train_itc", "train_itg", "train_itm", "train_iic", "train_uic"} <= set(history[-1])
     assert {"recall@1", "recall@10", "itg_eval", "itg_train", "itm_acc"} <= set(history[-1])
@@ -233,10 +233,13 @@ def test_phase1_training_logs_losses_and_held_out_retrieval(toy):
 
 
 def test_phase1_comparison_reports_every_variant(toy):
-    from recbole_ilm.alignment.compare import VARIANTS, run_variant, table
+    from recbole_ilm.experiments.alignment_compare import run_variant, table
 
-    results = {name: run_variant("toy", VARIANTS[name], toy()) for name in ("IT", "IT-UI")}
-    for name, result in results.items():
-        assert result["losses"] == VARIANTS[name] and len(result["history"]) == 1
-        assert 0.0 <= result["history"][-1]["recall@10"] <= 1.0
-    assert "| IT-UI | itc+itg+itm+uic |" in table(results)
+    results = {name: run_variant("toy", name, toy()) for name in ("ILM-IT", "ILM-IT-UI")}
+    assert results["ILM-IT"]["losses"] == ["itc", "itg", "itm"]  # read from properties/variants/ILM-IT.yaml
+    assert results["ILM-IT-UI"]["losses"] == ["itc", "itg", "itm", "uic"]
+    for result in results.values():
+        assert len(result["history"]) == 1 and 0.0 <= result["history"][-1]["recall@10"] <= 1.0
+    assert "| ILM-IT-UI | itc+itg+itm+uic |" in table(results)
+    with pytest.raises(ILMConfigError, match="phase 1 exists only for ILM"):
+        run_variant("toy", "MLPAdapter", toy())

@@ -10,7 +10,7 @@ from conftest import ROOT
 
 def test_benchmark_smoke_writes_table_chart_and_resumes(tmp_path):
     out = str(tmp_path / "bench")
-    cmd = [sys.executable, "-m", "recbole_ilm.benchmark", "--smoke", "--models", "SASRec,ILM-rand",
+    cmd = [sys.executable, "-m", "recbole_ilm.experiments.benchmark", "--smoke", "--models", "SASRec,ILM-rand",
            "--datasets", "ml-100k", "--seeds", "1", "--out", out, "--protocols", "beam_constrained:seen",
            "--set", f"checkpoint_dir={tmp_path / 'saved'}"]
     env = {**os.environ, "PYTHONPATH": ROOT}

@@ -15,7 +15,7 @@ CHAT_SETTINGS = {"llm_path": "smollm2", "phase1_steps_per_epoch": 2}
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A retrieval ILM on 'toy' and 'toy2', and a chat ILM (SmolLM2) on 'toy' trained for two steps."""
-    from recbole_ilm.chat.train import save_chat_checkpoint, train_chat
+    from recbole_ilm.experiments.chat_train import save_chat_checkpoint, train_chat
     from recbole_ilm.quick_start import run_recbole_ilm
 
     root = str(tmp_path_factory.mktemp("chatdata"))
@@ -39,8 +39,8 @@ def trained(tmp_path_factory):
 def test_prompt_without_item_slots_gives_the_base_llms_logits_bit_for_bit(trained):
     from transformers import AutoModelForCausalLM
 
-    from recbole_ilm.chat.smollm import smollm2_checkpoint
-    from recbole_ilm.retrieval.llm import prompt_positions, run_llm
+    from recbole_ilm.llm.smollm import smollm2_checkpoint
+    from recbole_ilm.llm.backbone import prompt_positions, run_llm
 
     _, model, chat = trained
     base = AutoModelForCausalLM.from_pretrained(smollm2_checkpoint()).eval()

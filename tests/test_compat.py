@@ -24,7 +24,7 @@ def test_anomaly_mode_is_off_after_recbole_models_are_imported():
     torch.autograd.set_detect_anomaly(True)  # what RecBole's sine.py does on import
     compat.disable_recbole_anomaly_mode()
     assert not torch.is_anomaly_enabled()
-    from recbole_ilm.utils import get_model
+    from recbole_ilm.lookup import get_model
 
     get_model("SASRec")
     assert not torch.is_anomaly_enabled()

@@ -10,7 +10,7 @@ from helpers import build
 from recbole_ilm.cf import get_cf_embeddings
 from recbole_ilm.cf.ials import training_matrix
 from recbole_ilm.data import pairs
-from recbole_ilm.data.prompt_kit import get_prompt_builder
+from recbole_ilm.data.prompt_cache import get_prompt_builder
 from recbole_ilm.data.templates import NUM_SEEN, TEMPLATES
 from recbole_ilm.errors import ILMConfigError
 
@@ -172,7 +172,7 @@ def test_eval_batches_use_the_fixed_template(toy):
 
 
 def test_held_out_template_is_not_in_the_tokenizer_corpus(toy):
-    from recbole_ilm.data.prompt_kit import render_corpus
+    from recbole_ilm.data.prompt_cache import render_corpus
     from recbole_ilm.data.templates import UNSEEN, split_template
 
     config, builder, train = _builder(toy)
@@ -189,7 +189,7 @@ def test_cache_keys_change_with_every_option_that_changes_the_artefact(toy):
     the history length and the filtering, not only the item/user vocabulary."""
     from types import SimpleNamespace
 
-    from recbole_ilm.data.prompt_kit import prompt_cache_dir
+    from recbole_ilm.data.prompt_cache import prompt_cache_dir
     from recbole_ilm.trainer.ilm_trainer import backbone_dir
 
     def dirs(**overrides):

@@ -13,7 +13,7 @@ from recbole_ilm.data.tokenizer import id_token_table
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.model.base import FrozenLLMRecommender
 from recbole_ilm.quick_start import load_data_and_model, run_recbole_ilm
-from recbole_ilm.retrieval.llm import prompt_positions, run_llm
+from recbole_ilm.llm.backbone import prompt_positions, run_llm
 
 
 def _eval_batch(loader, model):
@@ -131,7 +131,7 @@ def test_frozen_llm_is_bit_identical_after_phase2(toy):
               if k.startswith("llm.")}
     from recbole_ilm.config import Config
     from recbole_ilm.data.dataset import create_dataset, data_preparation
-    from recbole_ilm.utils import get_model, get_trainer
+    from recbole_ilm.lookup import get_model, get_trainer
 
     config = Config(model="ILM", dataset="toy", config_dict=toy(phase=2, init_checkpoint=first["saved_model_file"],
                                                                  epochs=2))
@@ -241,7 +241,7 @@ def test_llm_path_that_is_not_a_causal_lm(tmp_path, toy):
     BertModel(BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)) \
         .save_pretrained(bert)
     (tmp_path / "empty").mkdir()
-    from recbole_ilm.retrieval.llm import load_causal_lm
+    from recbole_ilm.llm.backbone import load_causal_lm
 
     with pytest.raises(ILMConfigError, match="is not a causal LM"):
         load_causal_lm(str(bert))
@@ -311,7 +311,7 @@ def test_checkpoint_carries_its_ids_and_tokenizer(toy, tmp_path, monkeypatch):
     import json
     import shutil
 
-    from recbole_ilm.data import prompt_kit
+    from recbole_ilm.data import prompt_cache
     from recbole_ilm.evaluate import evaluate_checkpoint
 
     result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy())
@@ -322,7 +322,7 @@ def test_checkpoint_carries_its_ids_and_tokenizer(toy, tmp_path, monkeypatch):
         index = json.load(open(index_file))
         index["codes"] = [0] + index["codes"][:0:-1]
         json.dump(index, open(index_file, "w"))
-    prompt_kit._MEMO.clear()
+    prompt_cache._MEMO.clear()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from transformers import Blip2QFormerConfig, Blip2QFormerModel
 from transformers.models.blip_2.modeling_blip_2 import Blip2TextEmbeddings
 
+from recbole_ilm.masks import additive_mask
+
 
 def _init_bert_style(module):
     """BERT's initialisation for the modules outside ``Blip2QFormerModel`` (which initialises itself)."""
@@ -23,13 +25,6 @@ def _init_bert_style(module):
         nn.init.normal_(module.weight, std=0.02)
     if isinstance(module, nn.Linear) and module.bias is not None:
         nn.init.zeros_(module.bias)
-
-
-def additive_mask(allowed, dtype):
-    """``[B, Q, K]`` bool (True = may attend) -> ``[B, 1, Q, K]`` additive float mask."""
-    mask = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
-    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-    return mask.unsqueeze(1)
 
 
 def multimodal_causal_mask(num_queries, text_mask):

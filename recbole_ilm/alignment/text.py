@@ -50,12 +50,7 @@ class ItemTextTable:
             ids = [CLS] + [to_compact[b] for b in row] + [SEP]
             self.tokens[i, : len(ids)] = ids
             self.lengths[i] = len(ids)
-        self.tokenizer = tokenizer
 
     @property
     def vocab_size(self):
         return len(self.bert_ids)
-
-    def decode(self, compact_ids):
-        bert = [int(self.bert_ids[c]) for c in compact_ids if c not in (PAD, CLS, SEP, DEC)]
-        return self.tokenizer.decode(bert)

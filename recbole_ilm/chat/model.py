@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from recbole_ilm.retrieval.llm import new_cache, prompt_positions, run_llm
+from recbole_ilm.llm.backbone import new_cache, prompt_positions, run_llm
 
 SYSTEM = "You are a helpful recommendation assistant."
 _MARK = re.compile(r"\{(\d+)\}")

@@ -56,20 +56,17 @@ def _warn_duplicates(config, dataset):
 
 
 def uses_prompts(config):
-    from recbole_ilm.utils import plugin_models
-
-    model = plugin_models().get(config["model"])
-    return model is not None and getattr(model, "uses_prompts", False)
+    """Whether the configured model reads prompts (the plugin's frozen-LLM models say so themselves)."""
+    return getattr(getattr(config, "model_class", None), "uses_prompts", False)
 
 
 def data_preparation(config, dataset):
     """RecBole's split and dataloaders; plugin LLM models get dataloaders that also carry prompt tensors."""
     if not uses_prompts(config):
         return recbole_data_preparation(config, dataset)
-    from recbole_ilm.data.prompt_kit import get_prompt_builder
-    from recbole_ilm.utils import plugin_models
+    from recbole_ilm.data.prompt_cache import get_prompt_builder
 
-    model_class = plugin_models()[config["model"]]
+    model_class = config.model_class
     if config["eval_args"]["mode"]["valid"] != "full" or config["eval_args"]["mode"]["test"] != "full":
         raise ILMConfigError(f"eval_args.mode must be 'full' for {config['model']} (it scores every item)")
     built = dataset.build()

@@ -15,10 +15,10 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 
 from recbole_ilm.cf import get_cf_embeddings
-from recbole_ilm.data.prompt_kit import get_prompt_builder
+from recbole_ilm.data.prompt_cache import get_prompt_builder
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.retrieval.interleave import interleave
-from recbole_ilm.retrieval.llm import build_backbone, freeze, load_causal_lm, prompt_positions, run_llm
+from recbole_ilm.llm.backbone import build_backbone, freeze, load_causal_lm, prompt_positions, run_llm
 from recbole_ilm.retrieval.scoring import IdTrie, beam_search, score_all_items
 
 
@@ -90,6 +90,11 @@ class FrozenLLMRecommender(SequentialRecommender):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ phases
+    def phases(self):
+        """The training phases this model goes through (run in order by ILMTrainer): 0 backbone, 2 retrieval
+        (only with an item encoder); ILM adds 1, alignment."""
+        return (0, 2) if self.item_encoder is not None else (0,)
+
     def set_phase(self, phase):
         """0: the LLM trains (backbone pretraining); otherwise the LLM is frozen."""
         self.phase = phase

@@ -8,6 +8,7 @@ Q-Former and the linear adaptor on generative retrieval. ILM-rand is this model 
 import torch
 import torch.nn as nn
 
+from recbole_ilm.alignment.objective import AlignmentTarget
 from recbole_ilm.alignment.pretrained import check_minilm_compatible, init_from_minilm
 from recbole_ilm.alignment.qformer import ItemQFormer
 from recbole_ilm.alignment.text import ItemTextTable
@@ -33,7 +34,6 @@ class ILM(FrozenLLMRecommender):
         table = ItemTextTable(texts, config["text_max_length"])
         self.register_buffer("text_tokens", torch.as_tensor(table.tokens))
         self.register_buffer("text_lengths", torch.as_tensor(table.lengths))
-        self.text_table = table
         qformer = ItemQFormer(
             cf_dim=self.cf_dim, text_vocab_size=table.vocab_size, num_queries=config["num_query_tokens"],
             hidden_size=config["qformer_hidden_size"], num_layers=config["qformer_layers"],
@@ -50,3 +50,11 @@ class ILM(FrozenLLMRecommender):
 
     def encode_entities(self, cf):
         return self.item_encoder(cf)
+
+    def phases(self):
+        return (0, 1, 2)
+
+    def alignment_target(self):
+        """What phase 1 trains and reads: the Q-Former, the CF tables and the item texts."""
+        return AlignmentTarget(self.item_encoder.qformer, self.cf_item, self.cf_user, self.text_tokens,
+                               self.text_lengths)

@@ -8,8 +8,8 @@ mask over the cache), at the position right after the prompt plus its depth. Wit
 
 import torch
 
-from recbole_ilm.alignment.qformer import additive_mask
-from recbole_ilm.retrieval.llm import new_cache, prompt_positions, run_llm
+from recbole_ilm.masks import additive_mask
+from recbole_ilm.llm.backbone import new_cache, prompt_positions, run_llm
 
 
 class IdTrie:

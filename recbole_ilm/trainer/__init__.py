@@ -1,5 +1,6 @@
-"""Trainers of the plugin's models."""
+"""Trainers of the plugin's models: ``<Model>Trainer`` by convention, else the trainer of the model's base class
+(:class:`ILMTrainer` for every frozen-LLM model)."""
 
 from recbole_ilm.trainer.ilm_trainer import ILMTrainer
 
-PLUGIN_TRAINERS = {"ILM": ILMTrainer, "MLPAdapter": ILMTrainer, "BackboneOnly": ILMTrainer}
+__all__ = ["ILMTrainer"]

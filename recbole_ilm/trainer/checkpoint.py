@@ -15,7 +15,7 @@ def check_prompt_assets(checkpoint, model, path):
     stored = checkpoint.get("prompts")
     if stored is None or not hasattr(model, "prompts"):
         return
-    from recbole_ilm.data.prompt_kit import prompt_assets
+    from recbole_ilm.data.prompt_cache import prompt_assets
 
     if prompt_assets(model.prompts) != stored:
         raise ILMConfigError(

@@ -7,10 +7,17 @@ python, the train dataloader's shuffling generator and its template sampler). On
 stored, so it loads with ``weights_only=True``.
 """
 
+import json
+import os
 import random
 
 import numpy as np
 import torch
+from recbole.utils import get_local_time, set_color
+
+from recbole_ilm.checkpoint_io import FORMAT, plain, plain_config, read_checkpoint, write_atomic
+from recbole_ilm.data.prompt_cache import prompt_assets
+from recbole_ilm.errors import ILMConfigError
 
 
 def _numpy_state():
@@ -86,3 +93,79 @@ def seed_phase(config, phase, train_data=None):
         if hasattr(train_data, "layout_rng"):
             train_data.layout_rng = np.random.default_rng(seed + config["local_rank"])
     return seed
+
+
+class ResumePoints:
+    """Checkpoints and resume points of :class:`~recbole_ilm.trainer.ILMTrainer` (tensors and plain data only)."""
+
+    def _base_state(self):
+        return {"format": FORMAT, "model": self.config["model"], "dataset": self.config["dataset"],
+                "config": plain_config(self.config), "state_dict": self.model.state_dict(),
+                "other_parameter": plain(self.model.other_parameter()), "phase": self.model.phase,
+                "prompts": prompt_assets(self.model.prompts)}
+
+    def _is_writer(self):
+        return self.config["single_spec"] or self.config["local_rank"] == 0
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        """RecBole's checkpoint keys, with the config as plain options; written atomically."""
+        if not self._is_writer():
+            return
+        path = kwargs.pop("saved_model_file", self.saved_model_file)
+        state = {**self._base_state(), "epoch": epoch, "cur_step": self.cur_step,
+                 "best_valid_score": float(self.best_valid_score),
+                 "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None}
+        write_atomic(state, path)
+        if verbose:
+            self.logger.info(set_color("Saving current", "blue") + f": {path}")
+
+    def _write_resume(self, phase, epoch, extra):
+        if not self._is_writer():
+            return
+        state = {**self._base_state(), "phase": phase, "epoch": epoch, "rng": capture_rng(self.train_data),
+                 "saved_model_file": self.saved_model_file, "phase_results": plain(self.phase_results), **extra}
+        write_atomic(state, self.resume_file)
+        with open(self.resume_file + ".json", "w") as f:  # for people (and tests) watching a run
+            json.dump({"phase": phase, "epoch": epoch}, f)
+        kill_point(phase, epoch)
+
+    def _fit_state(self):
+        return {"cur_step": self.cur_step, "best_valid_score": float(self.best_valid_score),
+                "best_valid_result": plain(self.best_valid_result),
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+                "scheduler": self.scheduler.state_dict() if getattr(self, "scheduler", None) is not None else None}
+
+    def _restore_fit_state(self, resume, phase, train_data):
+        """Continue RecBole's fit of ``phase`` after the resume point's epoch."""
+        self.start_epoch = resume["epoch"] + 1
+        self.cur_step, self.best_valid_score = resume["cur_step"], resume["best_valid_score"]
+        self.best_valid_result = resume["best_valid_result"]
+        self.saved_model_file = resume["saved_model_file"]
+        if self.optimizer is not None and resume["optimizer"] is not None:
+            self.optimizer.load_state_dict(resume["optimizer"])
+        if self.scheduler is not None and resume.get("scheduler") is not None:
+            self.scheduler.load_state_dict(resume["scheduler"])
+        restore_rng(resume["rng"], train_data)
+        if self.cur_step > self.stopping_step:  # it had stopped early already
+            self.start_epoch = self.epochs
+        self.logger.info(set_color("Resuming", "pink") + f" phase {phase} after epoch {resume['epoch']}")
+
+    def _open_resume(self):
+        """The resume point named by ``resume`` (model weights restored), or None for a fresh run."""
+        path = self.config["resume"]
+        if not path:
+            name = f"{self.config['model']}-{self.config['dataset']}-{get_local_time()}.resume.pth"
+            self.resume_file = os.path.join(self.checkpoint_dir, name)
+            return None
+        state = read_checkpoint(path)
+        if "rng" not in state:
+            raise ILMConfigError(f"resume: '{path}' is a model checkpoint, not a resume file (*.resume.pth)")
+        if (state["model"], state["dataset"]) != (self.config["model"], self.config["dataset"]):
+            raise ILMConfigError(f"resume: '{path}' is a {state['model']} run on {state['dataset']}, not "
+                                 f"{self.config['model']} on {self.config['dataset']}")
+        self.resume_file = path
+        self.model.load_state_dict(state["state_dict"])
+        self.phase_results = dict(state.get("phase_results") or {})
+        self.logger.info(set_color("Resuming run", "pink") + f" from {path} (phase {state['phase']}, "
+                                                              f"epoch {state['epoch']})")
+        return state

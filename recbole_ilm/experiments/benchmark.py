@@ -1,6 +1,6 @@
 """Benchmark harness: models x datasets x seeds on one protocol, results as a Markdown table and a PNG chart.
 
-    python -m recbole_ilm.benchmark --models SASRec,GRU4Rec,BackboneOnly,MLPAdapter,ILM-rand,ILM \
+    python -m recbole_ilm.experiments.benchmark --models SASRec,GRU4Rec,BackboneOnly,MLPAdapter,ILM-rand,ILM \
         --datasets ml-100k --seeds 2020,2021,2022 --out docs/benchmark [--smoke] [--set key=value ...]
 
 Every cell runs in its own process and leaves ``<out>/cells/<dataset>/<model>-seed<seed>.json`` (RecBole's test
@@ -17,16 +17,10 @@ import subprocess
 import sys
 import time
 
-from recbole_ilm.utils import parse_set
+from recbole_ilm import cli
+from recbole_ilm.variants import resolve_variant
+from recbole_ilm.experiments.common import parse_set
 
-# model label -> (RecBole/plugin model name, extra config)
-VARIANTS = {
-    "ILM": ("ILM", {}),
-    "ILM-rand": ("ILM", {"phase1_epochs": 0}),
-    "ILM-IT": ("ILM", {"phase1_losses": ["itc", "itg", "itm"]}),
-    "ILM-IT-II": ("ILM", {"phase1_losses": ["itc", "itg", "itm", "iic"]}),
-    "ILM-IT-UI": ("ILM", {"phase1_losses": ["itc", "itg", "itm", "uic"]}),
-}
 LLM_MODELS = {"ILM", "MLPAdapter", "BackboneOnly"}
 SMOKE = {
     "epochs": 1, "train_sample_ratio": 0.01, "backbone_epochs": 1, "phase1_epochs": 1, "phase1_steps_per_epoch": 3,
@@ -39,8 +33,8 @@ METRICS = ("hit@5", "ndcg@5", "hit@10", "ndcg@10")
 
 
 def resolve(label):
-    model, extra = VARIANTS.get(label, (label, {}))
-    return model, dict(extra)
+    """A model label: a variant (properties/variants/<label>.yaml) or a plugin/RecBole model name."""
+    return resolve_variant(label)
 
 
 def cell_path(out, dataset, label, seed):
@@ -165,7 +159,7 @@ def main(argv=None):
     protocols = [p for p in args.protocols.split(",") if p]
     if args.cell:
         overrides = {**(SMOKE if args.smoke else {}), **parse_set(args.set, args.cell[0])}
-        sys.argv = sys.argv[:1]  # keep RecBole's Config from reading our flags
+        cli.recbole_sees()  # keep RecBole's Config from reading our flags
         run_cell(args.cell[0], args.cell[1], int(args.cell[2]), args.out, overrides, protocols)
         return 0
     labels, datasets = args.models.split(","), args.datasets.split(",")
@@ -177,7 +171,7 @@ def main(argv=None):
                     print(f"[done] {dataset} {label} seed {seed}")
                     continue
                 print(f"[run ] {dataset} {label} seed {seed}", flush=True)
-                cmd = [sys.executable, "-m", "recbole_ilm.benchmark", "--cell", label, dataset, str(seed),
+                cmd = [sys.executable, "-m", "recbole_ilm.experiments.benchmark", "--cell", label, dataset, str(seed),
                        "--out", args.out, "--protocols", ",".join(protocols)]
                 cmd += (["--smoke"] if args.smoke else []) + sum((["--set", s] for s in args.set or []), [])
                 proc = subprocess.run(cmd, capture_output=True, text=True)

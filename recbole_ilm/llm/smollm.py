@@ -8,8 +8,8 @@ once with transformers' GGUF reader (de-quantising takes ~20 s) and saved as a n
 import copy
 import importlib.util
 import os
-import shutil
 
+from recbole_ilm.cache import atomic_folder
 from recbole_ilm.errors import ILMConfigError
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -40,13 +40,9 @@ def smollm2_checkpoint():
         delattr(config, "quantization_config")  # de-quantised float32 weights: a plain checkpoint
     model = type(loaded)(config)
     model.load_state_dict(loaded.state_dict())
-    tmp = f"{target}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    with atomic_folder(target) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return target
 
 

@@ -1,6 +1,6 @@
 """Train and compare item encoders for a frozen chat LLM on the item-grounded text tasks.
 
-    python -m recbole_ilm.chat.train -d ml-100k --models ILM,ILM-rand,MLPAdapter --steps 150 \
+    python -m recbole_ilm.experiments.chat_train -d ml-100k --models ILM,ILM-rand,MLPAdapter --steps 150 \
         --retrieval_checkpoint saved/ILM-ml-100k-phase2-....pth --out docs/conversation/ml-100k
 
 For each model: phase 1 (ILM only, as in retrieval), then phase 2 on the text tasks of the training items with the
@@ -19,9 +19,12 @@ import time
 import numpy as np
 import torch
 
+from recbole_ilm import cli
+from recbole_ilm.experiments.common import parse_set
+from recbole_ilm.variants import resolve_variant
 from recbole_ilm.chat.tasks import TASKS, TaskWriter, item_facts, make_examples, split_items
 
-VARIANTS = {"ILM": ("ILM", {}), "ILM-rand": ("ILM", {"phase1_epochs": 0}), "MLPAdapter": ("MLPAdapter", {})}
+MODELS = ("ILM", "MLPAdapter")  # item encoders a chat LLM can read (models with item tokens)
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,9 +49,9 @@ def build(label, dataset, overrides):
 
     from recbole_ilm.config import Config
     from recbole_ilm.data.dataset import create_dataset, data_preparation
-    from recbole_ilm.utils import get_model
+    from recbole_ilm.lookup import get_model
 
-    model_name, extra = VARIANTS[label]
+    model_name, extra = resolve_variant(label, models=MODELS)
     config = Config(model=model_name, dataset=dataset, config_dict={"llm_path": "smollm2", **overrides, **extra})
     init_seed(config["seed"], config["reproducibility"])
     data = create_dataset(config)
@@ -60,12 +63,12 @@ def build(label, dataset, overrides):
 def train_chat(label, dataset, overrides, steps, batch_size, lr, log=print):
     """Phase 1 (ILM only), then ``steps`` steps on the training items' text tasks; the LLM stays frozen."""
     from recbole_ilm.chat.model import ItemChatLM
-    from recbole_ilm.trainer.phase1 import AlignmentTrainer, lr_schedule
+    from recbole_ilm.trainer.alignment_trainer import AlignmentTrainer, lr_schedule
 
     start = time.time()
     config, train_ds, model = build(label, dataset, overrides)
-    if VARIANTS[label][0] == "ILM" and config["phase1_epochs"] > 0:
-        AlignmentTrainer(config, model, train_ds).fit()
+    if config["model"] == "ILM" and config["phase1_epochs"] > 0:
+        AlignmentTrainer(config, model.alignment_target(), train_ds).fit()
     chat = ItemChatLM(model)
     writer = TaskWriter(item_facts(train_ds, config["item_text_fields"]), config["item_noun"] or "item",
                         config["tag_noun"] or "tags")
@@ -155,9 +158,7 @@ def main(argv=None):
     parser.add_argument("--retrieval_checkpoint", default=None, help="ILM (retrieval) checkpoint used by the chat")
     parser.add_argument("--out", default="docs/conversation")
     parser.add_argument("--set", action="append", help="key=value config override")
-    args = parser.parse_args(argv)
-    sys.argv = sys.argv[:1]
-    from recbole_ilm.utils import parse_set
+    args = cli.parse(parser, argv)
 
     overrides = {"show_progress": False, **parse_set(args.set)}
     out = os.path.join(args.out, args.dataset)

@@ -9,7 +9,7 @@ import torch
 from recbole.utils import set_color
 from tqdm import tqdm
 
-from recbole_ilm.alignment.phase1 import AlignmentData, active_kinds, batch_losses, evaluate_alignment
+from recbole_ilm.alignment.objective import AlignmentData, active_kinds, batch_losses, evaluate_alignment
 from recbole_ilm.trainer.resume import phase_seed
 
 
@@ -37,23 +37,24 @@ def lr_schedule(optimizer, kind, total_steps, warmup_steps):
 
 
 class AlignmentTrainer:
-    """Trains ``model.item_encoder.qformer`` (an ILM model) with the configured phase-1 losses."""
+    """Trains an :class:`~recbole_ilm.alignment.objective.AlignmentTarget` (ILM's Q-Former with its CF tables and
+    item texts, ``model.alignment_target()``) on the configured phase-1 losses."""
 
-    def __init__(self, config, model, train_dataset):
-        self.config, self.model = config, model
+    def __init__(self, config, target, train_dataset):
+        self.config, self.target = config, target
         self.logger = getLogger()
         self.losses = list(config["phase1_losses"])
         weights = config["phase1_loss_weights"] or {}
         self.weights = {name: float(weights.get(name, 1.0)) for name in self.losses}
-        self.data = AlignmentData(model.text_lengths.cpu().numpy(), model.text_tokens.cpu().numpy(), train_dataset,
+        self.data = AlignmentData(target.text_lengths.cpu().numpy(), target.text_tokens.cpu().numpy(), train_dataset,
                                   config["phase1_eval_ratio"], config["seed"])
         self.kinds = active_kinds(config["phase1_schedule"], self.losses, self.data)
-        self.text_group = torch.as_tensor(self.data.text_group, device=model.cf_item.device)
+        self.text_group = torch.as_tensor(self.data.text_group, device=target.cf_item.device)
         self.rank, self.world = _process_group()
         seed = phase_seed(config["seed"], 1)
         self.rng = np.random.default_rng(seed + self.rank)  # every rank draws its own batches
-        self.generator = torch.Generator(device=model.cf_item.device).manual_seed(seed)
-        params = [p for p in model.item_encoder.qformer.parameters() if p.requires_grad]
+        self.generator = torch.Generator(device=target.cf_item.device).manual_seed(seed)
+        params = [p for p in target.qformer.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config["phase1_learning_rate"], weight_decay=0.05)
         total = config["phase1_epochs"] * config["phase1_steps_per_epoch"]
         self.scheduler = lr_schedule(self.optimizer, "cosine", total, max(1, total // 20))
@@ -66,7 +67,7 @@ class AlignmentTrainer:
             return
         import torch.distributed as dist
 
-        for p in self.model.item_encoder.qformer.parameters():
+        for p in self.target.qformer.parameters():
             if p.grad is not None:
                 dist.all_reduce(p.grad)
                 p.grad /= self.world
@@ -81,22 +82,22 @@ class AlignmentTrainer:
         )
 
     def train_epoch(self, epoch, show_progress):
-        self.model.item_encoder.train()
+        self.target.qformer.train()
         sums, counts, chance = {}, {}, {}
         steps = range(self.config["phase1_steps_per_epoch"])
         if show_progress:
             steps = tqdm(steps, ncols=100, desc=set_color(f"Align {epoch:>5}", "pink"))
         for _ in steps:
             kind = self.kinds[self.step % len(self.kinds)]
-            batch = self.data.sample(kind, self.config["phase1_batch_size"], self.rng).to(self.model.cf_item.device)
-            values, chances = batch_losses(self.model, kind, batch, self.losses, self.text_group, self.generator)
+            batch = self.data.sample(kind, self.config["phase1_batch_size"], self.rng).to(self.target.cf_item.device)
+            values, chances = batch_losses(self.target, kind, batch, self.losses, self.text_group, self.generator)
             loss = sum(self.weights[name] * value for name, value in values.items())
             if torch.isnan(loss):
                 raise ValueError(f"phase-1 loss is nan at step {self.step} ({kind} batch)")
             self.optimizer.zero_grad()
             loss.backward()
             self._average_gradients()
-            torch.nn.utils.clip_grad_norm_(self.model.item_encoder.qformer.parameters(), 5.0)
+            torch.nn.utils.clip_grad_norm_(self.target.qformer.parameters(), 5.0)
             self.optimizer.step()
             self.scheduler.step()
             self.step += 1
@@ -128,9 +129,9 @@ class AlignmentTrainer:
         for epoch in range(start_epoch, self.config["phase1_epochs"]):
             start = time()
             train, chance = self.train_epoch(epoch, show_progress)
-            self.model.item_encoder.eval()
+            self.target.qformer.eval()
             train_items = self.data.text_items[: max(len(self.data.eval_items), 1)]
-            evaluation = evaluate_alignment(self.model, self.data.eval_items, train_items, text_group=self.text_group)
+            evaluation = evaluate_alignment(self.target, self.data.eval_items, train_items, text_group=self.text_group)
             self.history.append({"epoch": epoch, **{f"train_{k}": v for k, v in train.items()},
                                  **{f"chance_{k}": v for k, v in chance.items()}, **evaluation})
             losses = ", ".join(f"{k}: {v:.4f}" + (f" (chance {chance[k]:.4f})" if k in chance else "")

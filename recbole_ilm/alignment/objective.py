@@ -8,6 +8,7 @@ Batch kinds never mix (in-batch negatives must come from the same kind of pair):
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,6 +17,17 @@ from recbole_ilm.alignment import losses as L
 from recbole_ilm.alignment.text import DEC
 from recbole_ilm.data.pairs import item_item_pairs, item_text_pairs, train_sequences, user_item_pairs
 from recbole_ilm.errors import ILMConfigError
+
+@dataclass
+class AlignmentTarget:
+    """What phase 1 trains (``qformer``) and reads (CF tables, item text tokens): ``ILM.alignment_target()``."""
+
+    qformer: torch.nn.Module
+    cf_item: torch.Tensor
+    cf_user: torch.Tensor
+    text_tokens: torch.Tensor
+    text_lengths: torch.Tensor
+
 
 KIND_LOSSES = {"item_text": ("itc", "itg", "itm"), "item_item": ("iic",), "user_item": ("uic",)}
 ALL_LOSSES = tuple(name for names in KIND_LOSSES.values() for name in names)
@@ -71,10 +83,10 @@ def active_kinds(schedule, losses, data):
     return kinds
 
 
-def _text_inputs(model, items):
-    lengths = model.text_lengths[items]
+def _text_inputs(target, items):
+    lengths = target.text_lengths[items]
     width = int(lengths.max())
-    ids = model.text_tokens[items, :width]
+    ids = target.text_tokens[items, :width]
     mask = torch.arange(width, device=ids.device)[None, :] < lengths[:, None]
     return ids, mask
 
@@ -91,28 +103,28 @@ def _chance(masks, columns):
     return L.contrastive_chance(a2b, b2a) if a2b is not None else math.log(columns)
 
 
-def batch_losses(model, kind, batch, losses, text_group=None, generator=None):
+def batch_losses(target, kind, batch, losses, text_group=None, generator=None):
     """``({loss name: value}, {loss name: chance level})`` of the active losses for one batch of ``kind``.
 
-    The chance level is the loss of a model that has learnt nothing (``ln`` of the candidates per row for the
+    The chance level is the loss of a target that has learnt nothing (``ln`` of the candidates per row for the
     contrastive losses, the entropy of the positive share for ITM; none for ITG), so a loss that does not learn
     is visible next to it. ``text_group[item]`` (a tensor) marks items with identical text, which are never each
     other's negatives (ITC, ITM).
     """
-    qformer = model.item_encoder.qformer
+    qformer = target.qformer
     temp = qformer.temperature()
     out, chance = {}, {}
     if kind in ("item_item", "user_item"):
         a, b = batch[:, 0], batch[:, 1]
-        table_a = model.cf_item if kind == "item_item" else model.cf_user
+        table_a = target.cf_item if kind == "item_item" else target.cf_user
         loss_fn, name = (L.iic_loss, "iic") if kind == "item_item" else (L.uic_loss, "uic")
-        out[name], *masks = loss_fn(qformer.item_features(table_a[a]), qformer.item_features(model.cf_item[b]),
+        out[name], *masks = loss_fn(qformer.item_features(table_a[a]), qformer.item_features(target.cf_item[b]),
                                     temp, a, b, return_masks=True)
         chance[name] = _chance(masks, len(batch))
         return out, chance
     items = batch
-    cf = model.cf_item[items]
-    ids, mask = _text_inputs(model, items)
+    cf = target.cf_item[items]
+    ids, mask = _text_inputs(target, items)
     group = text_group[items] if text_group is not None else items
     if "itc" in losses or "itm" in losses:
         q, t = qformer.item_features(cf), qformer.text_features(ids, mask)
@@ -138,18 +150,18 @@ def batch_losses(model, kind, batch, losses, text_group=None, generator=None):
 
 
 @torch.no_grad()
-def evaluate_alignment(model, eval_items, train_items, batch_size=256, text_group=None):
+def evaluate_alignment(target, eval_items, train_items, batch_size=256, text_group=None):
     """Held-out item->text Recall@1/@10, ITM accuracy and the ITG loss on held-out vs training items.
 
     ITM accuracy: each held-out item against its own text (should score > 0) and against the held-out text most
     similar to it that is not its own (should score < 0); 0.5 is chance."""
-    qformer = model.item_encoder.qformer
+    qformer = target.qformer
     result = {}
     if len(eval_items) == 0:
         return result
-    items = torch.as_tensor(eval_items, device=model.cf_item.device)
-    q = torch.cat([qformer.item_features(model.cf_item[c]) for c in items.split(batch_size)])
-    t = torch.cat([qformer.text_features(*_text_inputs(model, c)) for c in items.split(batch_size)])
+    items = torch.as_tensor(eval_items, device=target.cf_item.device)
+    q = torch.cat([qformer.item_features(target.cf_item[c]) for c in items.split(batch_size)])
+    t = torch.cat([qformer.text_features(*_text_inputs(target, c)) for c in items.split(batch_size)])
     sim = L.item_text_similarity(q, t)
     rank = (sim > sim.diag()[:, None]).sum(dim=1)  # 0 = the item's own text ranks first
     n = len(items)
@@ -163,17 +175,17 @@ def evaluate_alignment(model, eval_items, train_items, batch_size=256, text_grou
         has_negative = ~same.all(dim=1)
         correct = []
         for c in torch.arange(n, device=items.device).split(batch_size):
-            cf = model.cf_item[items[c]]
-            pos = qformer.matching_logits(cf, *_text_inputs(model, items[c]))
-            neg = qformer.matching_logits(cf, *_text_inputs(model, items[hardest[c]]))
+            cf = target.cf_item[items[c]]
+            pos = qformer.matching_logits(cf, *_text_inputs(target, items[c]))
+            neg = qformer.matching_logits(cf, *_text_inputs(target, items[hardest[c]]))
             correct += (pos > 0).tolist() + (neg[has_negative[c]] < 0).tolist()
         result["itm_acc"] = sum(correct) / len(correct)
     for name, chosen in (("itg_eval", items), ("itg_train", torch.as_tensor(train_items, device=items.device))):
         total, count = 0.0, 0
         for c in chosen.split(batch_size):
-            ids, mask = _text_inputs(model, c)
+            ids, mask = _text_inputs(target, c)
             dec = decoder_inputs(ids)
-            loss = L.itg_loss(qformer.generation_logits(model.cf_item[c], dec, mask), dec, mask)
+            loss = L.itg_loss(qformer.generation_logits(target.cf_item[c], dec, mask), dec, mask)
             total, count = total + float(loss) * len(c), count + len(c)
         result[name] = total / max(count, 1)
     return result
