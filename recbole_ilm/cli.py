@@ -45,4 +45,4 @@ def run(main, *args, **kwargs):
     except ILMConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0 if result is None else result
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0

@@ -100,5 +100,8 @@ class Config(RecBoleConfig):
             parent = os.path.dirname(os.path.normpath(data_path))
             raise ILMConfigError(
                 f"data_path: no atomic file '{inter_file}'. Point --data_path at the folder that contains "
-                f"'{name}/{name}.inter' (it is now '{parent}')"
+                f"'{name}/{name}.inter' (it is now '{parent}'), or make the files from the public raw data: "
+                f"python -m recbole_ilm.data.prepare movielens --raw <folder> --name {name} (MovieLens) or "
+                f"python -m recbole_ilm.data.prepare amazon --reviews <reviews_*.json.gz> --meta <meta_*.json.gz> "
+                f"--name {name} (Amazon 2014)"
             )
