@@ -9,7 +9,9 @@ yaml_packages = {
     "recbole_ilm.properties": "properties",
     "recbole_ilm.properties.model": "properties/model",
     "recbole_ilm.properties.variants": "properties/variants",
+    "recbole_ilm.properties.profiles": "properties/profiles",
     "recbole_ilm.dataset_configs": "dataset_configs",
+    "recbole_ilm.dataset_configs.examples": "dataset_configs/examples",
 }
 
 setup(

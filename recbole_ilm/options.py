@@ -105,6 +105,7 @@ SPEC = {
     "eval_mode": ("string", {"full_sort", "beam", "beam_constrained"}, "Test protocol."),
     "lr_schedule": ("string", {"constant", "linear", "cosine"}, "Phases 0 and 2, per batch, after warm-up."),
     "warmup_ratio": ("number in [0, 1)", None, "Share of a phase's steps used for linear warm-up."),
+    "mixed_precision": ("string", {"none", "bf16"}, "bf16: autocast on CUDA (a CPU run stays fp32)."),
     # conversation
     "item_noun": ("string", None, "What an item is called in chat prompts (movie, product, ...)."),
     "tag_noun": ("string", None, "What the last item_text_field is called (genres, categories, ...)."),

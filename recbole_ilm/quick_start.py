@@ -71,6 +71,7 @@ def run_recbole_ilm(model=None, dataset=None, config_file_list=None, config_dict
         "best_valid_result": best_valid_result,
         "test_result": test_result,
         "saved_model_file": getattr(trainer, "saved_model_file", None),
+        "throughput": getattr(trainer, "throughput", None),
     }
 
 

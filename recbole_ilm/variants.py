@@ -18,6 +18,16 @@ def variant_names():
     return sorted(f[:-5] for f in os.listdir(variant_dir()) if f.endswith(".yaml"))
 
 
+def profile_file(name):
+    """``properties/profiles/<name>.yaml`` (e.g. ``paper``: paper-size models and schedules for GPUs)."""
+    folder = os.path.join(resource_dir("properties"), "profiles")
+    path = os.path.join(folder, f"{name}.yaml")
+    if not os.path.isfile(path):
+        names = sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml"))
+        raise ILMConfigError(f"--profile: unknown profile '{name}'; profiles: {', '.join(names)}")
+    return path
+
+
 def resolve_variant(name, models=None):
     """``(model name, {option: value})`` of a variant, or ``(name, {})`` for a model name in ``models`` (any name
     when ``models`` is None: the model lookup reports unknown ones)."""

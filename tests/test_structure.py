@@ -6,6 +6,7 @@ import glob
 import os
 from collections import defaultdict
 
+import numpy as np
 import pytest
 import yaml
 
@@ -187,3 +188,43 @@ def test_cli_variant_flag(toy, tmp_path, capsys, monkeypatch):
     assert glob.glob(str(tmp_path / "saved" / "ILM-toy-phase2-*.pth"))
     assert run_recbole_ilm.main(["--variant", "ILM-nope", "-d", "toy"]) == 2
     assert "unknown variant 'ILM-nope'" in capsys.readouterr().err
+
+
+def test_paper_profile_builds_and_takes_one_step_on_cpu(toy):
+    """The GPU profile (paper sizes, bf16 on CUDA) builds on toy data and trains one phase-1 and one phase-2 step on
+    a CPU in fp32, logging throughput."""
+    import torch
+    from recbole.utils import init_seed
+
+    from recbole_ilm.config import Config
+    from recbole_ilm.data.dataset import create_dataset, data_preparation
+    from recbole_ilm.lookup import get_model
+    from recbole_ilm.trainer.alignment_trainer import AlignmentTrainer
+    from recbole_ilm.trainer.throughput import Meter, flops_per_token, precision
+    from recbole_ilm.variants import profile_file
+
+    sizes = {k: v for k, v in toy().items() if not k.startswith(("llm_", "qformer_", "itc_", "cf_kv"))}
+    config = Config(model="ILM", dataset="toy", config_file_list=[profile_file("paper")],
+                    config_dict={**sizes, "phase1_batch_size": 8, "train_batch_size": 4, "phase1_epochs": 1,
+                                 "phase1_steps_per_epoch": 1})
+    assert config["llm_layers"] == 8 and config["qformer_layers"] == 8 and config["mixed_precision"] == "bf16"
+    init_seed(config["seed"], True)
+    train, _, _ = data_preparation(config, create_dataset(config))
+    model = get_model("ILM")(config, train._dataset)
+    llm = sum(p.numel() for p in model.llm.parameters())
+    qformer = sum(p.numel() for p in model.item_encoder.qformer.parameters())
+    assert 110e6 < llm < 140e6 and 60e6 < qformer < 200e6  # the paper: ~128M backbone, ~168M Q-Former
+    history = AlignmentTrainer(config, model.alignment_target(), train._dataset).fit()
+    assert np.isfinite(history[-1]["train_itc"])
+    model.set_phase(2)
+    batch = next(iter(train))
+    meter = Meter()
+    model.meter = meter
+    meter.start()
+    with precision(config, "cpu"):  # CPU: fp32, whatever the profile says
+        loss = model.calculate_loss(batch)
+    loss.backward()
+    stats = meter.stop(flops_per_token(model, 2))
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert stats["examples"] == len(batch) and stats["tokens"] > 0 and "mfu" not in stats  # no MFU without a GPU
+    assert model.item_encoder.adaptor.weight.grad is not None and model.llm.lm_head.weight.grad is None

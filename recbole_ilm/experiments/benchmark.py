@@ -53,7 +53,8 @@ def run_cell(label, dataset, seed, out, overrides, protocols):
     record = {"model": label, "dataset": dataset, "seed": seed, "config": config,
               "test": {k: float(v) for k, v in result["test_result"].items()},
               "valid": {k: float(v) for k, v in (result["best_valid_result"] or {}).items()},
-              "train_and_test_seconds": round(time.time() - start, 1)}
+              "train_and_test_seconds": round(time.time() - start, 1),
+              "throughput": {str(k): v for k, v in (result.get("throughput") or {}).items()}}
     if model in LLM_MODELS and protocols:
         modes = sorted({p.split(":")[0] for p in protocols})
         templates = sorted({p.split(":")[1] for p in protocols})

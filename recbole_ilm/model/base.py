@@ -66,6 +66,7 @@ class FrozenLLMRecommender(SequentialRecommender):
             self.cf_dim = self.cf_item.shape[1]
         self.item_encoder = self.build_item_encoder(config, dataset)
         self.phase = 2
+        self.meter = None  # set by the trainer while it measures throughput (examples and tokens seen)
         freeze(self.llm)
 
     def _check_context(self, config):
@@ -140,6 +141,8 @@ class FrozenLLMRecommender(SequentialRecommender):
         length = target.shape[1]
         embeds = torch.cat([prompt_embeds, self.llm.get_input_embeddings()(target)], dim=1)
         mask = torch.cat([batch["prompt_mask"], torch.ones_like(target)], dim=1)
+        if self.meter is not None:
+            self.meter.add(mask.shape[0], mask.sum())
         if self.phase == 0:  # causal LM over the whole text-only prompt and answer
             logits = run_llm(self.llm, embeds, mask, prompt_positions(mask))
             return causal_lm_loss(logits, torch.cat([batch["prompt_ids"], target], dim=1), mask)

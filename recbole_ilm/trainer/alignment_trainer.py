@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from recbole_ilm.alignment.objective import AlignmentData, active_kinds, batch_losses, evaluate_alignment
 from recbole_ilm.trainer.resume import phase_seed
+from recbole_ilm.trainer.throughput import Meter, precision
 
 
 def _process_group():
@@ -60,6 +61,7 @@ class AlignmentTrainer:
         self.scheduler = lr_schedule(self.optimizer, "cosine", total, max(1, total // 20))
         self.step = 0
         self.history = []
+        self.throughput = []  # per epoch: {examples_per_s (pairs), ...}
 
     def _average_gradients(self):
         """Distributed: average the Q-Former's gradients over ranks (what DDP's reducer does after backward)."""
@@ -87,10 +89,15 @@ class AlignmentTrainer:
         steps = range(self.config["phase1_steps_per_epoch"])
         if show_progress:
             steps = tqdm(steps, ncols=100, desc=set_color(f"Align {epoch:>5}", "pink"))
+        meter = Meter()
+        meter.start()
         for _ in steps:
             kind = self.kinds[self.step % len(self.kinds)]
             batch = self.data.sample(kind, self.config["phase1_batch_size"], self.rng).to(self.target.cf_item.device)
-            values, chances = batch_losses(self.target, kind, batch, self.losses, self.text_group, self.generator)
+            with precision(self.config, self.target.cf_item.device):
+                values, chances = batch_losses(self.target, kind, batch, self.losses, self.text_group,
+                                               self.generator)
+            meter.add(len(batch), 0)
             loss = sum(self.weights[name] * value for name, value in values.items())
             if torch.isnan(loss):
                 raise ValueError(f"phase-1 loss is nan at step {self.step} ({kind} batch)")
@@ -106,6 +113,7 @@ class AlignmentTrainer:
                 counts[name] = counts.get(name, 0) + 1
             for name, value in chances.items():
                 chance[name] = chance.get(name, 0.0) + value
+        self.throughput.append(meter.stop())
         return ({name: sums[name] / counts[name] for name in sums},
                 {name: chance[name] / counts[name] for name in chance})
 
@@ -137,7 +145,8 @@ class AlignmentTrainer:
             losses = ", ".join(f"{k}: {v:.4f}" + (f" (chance {chance[k]:.4f})" if k in chance else "")
                                for k, v in train.items())
             self.logger.info(set_color(f"phase 1 epoch {epoch} training", "green")
-                             + f" [{set_color('time', 'blue')}: {time() - start:.2f}s, {losses}]")
+                             + f" [{set_color('time', 'blue')}: {time() - start:.2f}s, {losses}; "
+                             f"{self.throughput[-1]['examples_per_s']:.1f} pairs/s]")
             if evaluation:
                 shown = ", ".join(f"{k}: {v:.4f}" for k, v in evaluation.items())
                 self.logger.info(set_color(f"phase 1 epoch {epoch} held-out items", "green") + f" [{shown}]")

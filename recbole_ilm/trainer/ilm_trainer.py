@@ -27,6 +27,7 @@ from recbole_ilm.trainer.alignment_trainer import AlignmentTrainer, lr_schedule
 from recbole_ilm.trainer.beam_eval import beam_metrics
 from recbole_ilm.trainer.checkpoint import CheckpointCompatMixin
 from recbole_ilm.trainer.resume import ResumePoints, restore_rng, seed_phase
+from recbole_ilm.trainer.throughput import Meter, describe, flops_per_token, peak_flops, precision, use_bf16
 
 BACKBONE, ALIGNMENT, RETRIEVAL = 0, 1, 2
 
@@ -52,6 +53,7 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         self.train_data = self.valid_data = None
         self.resume_file = None
         self.run_options = {"verbose": True, "saved": True, "show_progress": False}
+        self.throughput = {}  # phase -> per-epoch {examples_per_s, tokens_per_s, seconds, mfu?}
 
     # ------------------------------------------------------------------ plumbing
     def _build_optimizer(self, **kwargs):
@@ -173,6 +175,7 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         def on_epoch_end(epoch):
             self._write_resume(ALIGNMENT, epoch, {"aligner": aligner.state_dict()})
 
+        self.throughput[ALIGNMENT] = aligner.throughput
         self.phase_results[ALIGNMENT] = aligner.fit(show_progress=self.run_options["show_progress"],
                                                     start_epoch=start_epoch, on_epoch_end=on_epoch_end)
         if self.run_options["saved"]:
@@ -241,6 +244,24 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
             self._save_checkpoint(0, verbose=opts["verbose"])
         return self.best_valid_score, self.best_valid_result
 
+    # ------------------------------------------------------------------ throughput, precision
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        """RecBole's epoch under this run's precision, with examples/s, tokens/s (and MFU on CUDA) logged."""
+        meter = Meter()
+        self.model.meter = meter
+        meter.start()
+        try:
+            with precision(self.config, self.device):
+                loss = super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
+        finally:
+            self.model.meter = None
+        phase = self.model.phase
+        stats = meter.stop(flops_per_token(self.model, phase), peak_flops(self.device, use_bf16(self.config,
+                                                                                               self.device)))
+        self.throughput.setdefault(phase, []).append(stats)
+        self.logger.info(set_color(f"phase {phase} epoch {epoch_idx} throughput", "blue") + ": " + describe(stats))
+        return loss
+
     # ------------------------------------------------------------------ evaluation
     def _valid_epoch(self, valid_data, show_progress=False):
         result = self.evaluate(valid_data, load_best_model=False, show_progress=show_progress, eval_mode="full_sort")
@@ -249,10 +270,11 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
     @torch.no_grad()
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False, eval_mode=None):
         mode = eval_mode or self.config["eval_mode"]
-        if mode == "full_sort" or not eval_data:
-            return super().evaluate(eval_data, load_best_model, model_file, show_progress)
-        if load_best_model:
-            self._load_model_checkpoint(model_file or self.saved_model_file)
-        self.model.eval()
-        return beam_metrics(self.model, eval_data, self.config, constrained=mode == "beam_constrained",
-                            show_progress=show_progress)
+        with precision(self.config, self.device):
+            if mode == "full_sort" or not eval_data:
+                return super().evaluate(eval_data, load_best_model, model_file, show_progress)
+            if load_best_model:
+                self._load_model_checkpoint(model_file or self.saved_model_file)
+            self.model.eval()
+            return beam_metrics(self.model, eval_data, self.config, constrained=mode == "beam_constrained",
+                                show_progress=show_progress)
