@@ -110,3 +110,21 @@ def test_a_missing_dataset_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ILMConfigError, match=r"python -m recbole_ilm.data.prepare movielens --raw <folder> --name ml-1m"):
         Config(model="SASRec", dataset="ml-1m")
+
+
+def test_recboles_own_ml1m_atomic_files_work_unchanged(tmp_path, monkeypatch):
+    """RecBole's download of ml-1m (a rating column, a .user file) is read as it is, from ./dataset/ml-1m."""
+    from recbole_ilm.config import Config
+    from recbole_ilm.data.dataset import create_dataset
+
+    folder = tmp_path / "dataset" / "ml-1m"
+    folder.mkdir(parents=True)
+    (folder / "ml-1m.inter").write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "".join(
+        f"{u}\t{(u + k) % 12 + 1}\t4\t{100 * k + u}\n" for u in range(1, 21) for k in range(8)))
+    (folder / "ml-1m.item").write_text("item_id:token\tmovie_title:token_seq\trelease_year:token\tgenre:token_seq\n"
+                                       + "".join(f"{i}\tFilm {i}\t199{i % 10}\tDrama\n" for i in range(1, 13)))
+    (folder / "ml-1m.user").write_text("user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token\n"
+                                       + "".join(f"{u}\t25\tF\t1\t00000\n" for u in range(1, 21)))
+    monkeypatch.chdir(tmp_path)
+    dataset = create_dataset(Config(model="ILM", dataset="ml-1m"))
+    assert dataset.user_num - 1 == 20 and dataset.item_num - 1 == 12
