@@ -107,6 +107,8 @@ SPEC = {
     "warmup_ratio": ("number in [0, 1)", None, "Share of a phase's steps used for linear warm-up."),
     "mixed_precision": ("string", {"none", "bf16"}, "bf16: autocast on CUDA (a CPU run stays fp32)."),
     # conversation
+    "chat_grounding": ("string", {"metadata", "tokens_only"}, "Chat prompts: item tokens plus the items' own "
+                       "catalogue entries (metadata), or item tokens alone (tokens_only, the paper's setting)."),
     "item_noun": ("string", None, "What an item is called in chat prompts (movie, product, ...)."),
     "tag_noun": ("string", None, "What the last item_text_field is called (genres, categories, ...)."),
 }

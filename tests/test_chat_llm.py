@@ -27,13 +27,15 @@ def trained(tmp_path_factory):
     try:
         paths = {name: run_recbole_ilm(model="ILM", dataset=name, config_dict=toy_config(root, saved))[
             "saved_model_file"] for name in ("toy", "toy2")}
-        config, model, chat, _, _, info = train_chat("ILM", "toy", {**toy_config(root, saved), **CHAT_SETTINGS},
-                                                     steps=2, batch_size=2, lr=1e-3, log=lambda m: None)
+        config, model, chat, writer, test_items, info = train_chat(
+            "ILM", "toy", {**toy_config(root, saved), **CHAT_SETTINGS}, steps=2, batch_size=2, lr=1e-3,
+            log=lambda m: None)
+        trained_parts = (config, writer, test_items)
         paths["chat"] = os.path.join(saved, "chat-ILM-toy.pth")
         save_chat_checkpoint(paths["chat"], config, model, "ILM", paths["toy"])
     finally:
         os.chdir(cwd)
-    return paths, model, chat
+    return paths, model, chat, trained_parts
 
 
 def test_prompt_without_item_slots_gives_the_base_llms_logits_bit_for_bit(trained):
@@ -42,7 +44,7 @@ def test_prompt_without_item_slots_gives_the_base_llms_logits_bit_for_bit(traine
     from recbole_ilm.llm.smollm import smollm2_checkpoint
     from recbole_ilm.llm.backbone import prompt_positions, run_llm
 
-    _, model, chat = trained
+    _, model, chat, _ = trained
     base = AutoModelForCausalLM.from_pretrained(smollm2_checkpoint()).eval()
     # after the chat training steps the LLM's weights are still the shipped ones (only the item encoder trained)
     for (name, p), q in zip(model.llm.named_parameters(), base.parameters()):
@@ -68,7 +70,7 @@ def _example(prompt, items):
 
 def test_terminal_chat_scripted_with_bad_input(trained):
     pexpect = pytest.importorskip("pexpect")
-    paths, _, _ = trained
+    paths, _, _, _ = trained
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     child = pexpect.spawn(sys.executable, ["-m", "recbole_ilm.chat", "--checkpoint", paths["chat"],
@@ -102,8 +104,22 @@ def test_terminal_chat_scripted_with_bad_input(trained):
 def test_chat_refuses_a_retrieval_checkpoint_of_another_dataset(trained, capsys):
     from recbole_ilm.chat.__main__ import main
 
-    paths, _, _ = trained
+    paths, _, _, _ = trained
     assert main(["--checkpoint", paths["chat"], "--retrieval", paths["toy2"]]) == 2
     assert "was trained on 'toy2', but this conversation uses 'toy'" in capsys.readouterr().err
     assert main(["--checkpoint", paths["toy"]]) == 2
     assert "is not a chat checkpoint" in capsys.readouterr().err
+
+
+def test_chat_evaluation_reports_factual_accuracy_per_task(trained):
+    from recbole_ilm.chat.tasks import TASKS
+    from recbole_ilm.experiments.chat_train import evaluate_chat, table
+
+    paths, model, chat, (config, writer, test_items) = trained
+    results = evaluate_chat("ILM", config, chat, writer, test_items, eval_per_task=2, max_new_tokens=8,
+                            log=lambda m: None)
+    for task in TASKS:
+        facts = results[task]["facts"]
+        assert 0.0 <= facts["title"] <= 1.0 and facts["title_n"] == results[task]["n"]
+    assert set(results["all"]["facts"]) == {"title", "tag_precision", "tag_recall", "year"}
+    assert "ILM title" in table({"ILM": results}, ["ILM"]).splitlines()[0]

@@ -89,7 +89,7 @@ class Retrieval:
 def build_session(chat_path, retrieval_path=None, max_new_tokens=48):
     from recbole_ilm.chat.catalogue import Catalogue
     from recbole_ilm.chat.session import ChatSession
-    from recbole_ilm.chat.tasks import item_facts
+    from recbole_ilm.chat.tasks import ground, item_facts
 
     config, dataset, chat, recorded = load_chat_model(chat_path)
     retrieval_path = retrieval_path or recorded
@@ -103,6 +103,8 @@ def build_session(chat_path, retrieval_path=None, max_new_tokens=48):
     catalogue = Catalogue([f.title if f else "" for f in facts], [f.detail if f else "" for f in facts])
 
     def say(prompt, slot_items):
+        if config["chat_grounding"] == "metadata":  # the items' own catalogue entries next to their tokens
+            prompt = ground(prompt, slot_items, facts, config["tag_noun"] or "tags")
         return chat.generate([prompt], [slot_items], max_new_tokens)[0] or "(no answer)"
 
     session = ChatSession(catalogue, retrieval, say, noun=config["item_noun"] or "item")
@@ -124,7 +126,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="chat with a trained ILM about items")
     parser.add_argument("--checkpoint", required=True, help="chat checkpoint (python -m recbole_ilm.experiments.chat_train)")
     parser.add_argument("--retrieval", default=None, help="ILM checkpoint used for recommendations")
-    parser.add_argument("--max_new_tokens", type=int, default=48)
+    parser.add_argument("--max_new_tokens", type=int, default=48, help="length limit of each generated answer")
     parser.add_argument("--script", default=None, help="read the user's lines from this file (echoed), not stdin")
     args = cli.parse(parser, argv)
     logging.disable(logging.INFO)  # RecBole logs dataset statistics while loading; keep the conversation clean

@@ -10,6 +10,7 @@ import re
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
 _ARTICLE = re.compile(r"^(.*),\s*(the|a|an|les|la|le|il|el|der|die|das)$", re.IGNORECASE)
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+_NUMBER = re.compile(r"\b\d+\b")
 
 
 def normalise(title):
@@ -31,6 +32,10 @@ class Catalogue:
             if t:
                 self.keys.setdefault(normalise(t), []).append(i)
 
+    def is_title(self, text):
+        """Whether ``text`` is exactly (after normalising) some item's title."""
+        return normalise(text) in self.keys
+
     def label(self, item):
         detail = self.details[item]
         return f"{self.titles[item]} ({detail})" if detail else self.titles[item]
@@ -46,7 +51,9 @@ class Catalogue:
         within = [i for key, ids in self.keys.items() if padded in f" {key} " for i in ids]
         if within:  # "star wars" -> every title containing those words; shortest (closest) first
             return sorted(within, key=lambda i: (len(self.titles[i]), i))[:limit]
-        close = difflib.get_close_matches(query, list(self.keys), n=limit, cutoff=0.75)
+        numbers = set(_NUMBER.findall(query))  # "Terminator 2" must not become "The Terminator"
+        keys = [k for k in self.keys if numbers <= set(_NUMBER.findall(k))]
+        close = difflib.get_close_matches(query, keys, n=limit, cutoff=0.75)
         if len(close) > 1 and difflib.SequenceMatcher(None, query, close[0]).ratio() >= 0.92:
             close = close[:1]  # a typo of one title, not a choice between several
         return [i for key in close for i in self.keys[key]][:limit]

@@ -85,7 +85,7 @@ class ChatSession:
         while i < len(words):
             for j in range(len(words), i, -1):  # "Sense and Sensibility" survives splitting on "and"
                 candidate = "".join(w + s for w, s in zip(words[i:j], seps[i:j - 1] + [""]))
-                if j == i + 1 or len(self.catalogue.find(candidate)) == 1:
+                if j == i + 1 or self.catalogue.is_title(candidate):  # joined parts only when exactly a title
                     break
             if candidate.strip():
                 spans.append(candidate.strip())

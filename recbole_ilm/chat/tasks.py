@@ -60,13 +60,37 @@ def _tags(f, noun):
     return f"{', '.join(t.lower() for t in f.tags)} {noun}" if f.tags else f"{noun}"
 
 
-class TaskWriter:
-    """Prompts and metadata-written targets for each task."""
+GROUNDED_TASKS = ("describe", "compare", "common", "taste", "why")  # "title" and "tags" would read the answer
 
-    def __init__(self, facts, item_noun="item", tag_noun="tags"):
-        self.facts, self.noun, self.tag_noun = facts, item_noun, tag_noun
+
+def ground(prompt, items, facts, tag_noun="tags"):
+    """``chat_grounding: metadata`` (retrieve, then respond): after each item slot ``{k}`` the item's own catalogue
+    entry as text, e.g. ``{0} (Fargo, 1996; genres: Crime, Drama)``; no other item's metadata enters the prompt."""
+    for k, item in enumerate(items):
+        f = facts[item]
+        if f is None:
+            continue
+        entry = _named(f).replace("{", "(").replace("}", ")")
+        if f.tags:
+            entry += f"; {tag_noun}: {', '.join(f.tags)}"
+        prompt = prompt.replace(f"{{{k}}}", f"{{{k}}} ({entry})", 1)
+    return prompt
+
+
+class TaskWriter:
+    """Prompts and metadata-written targets for each task; ``grounding="metadata"`` adds the items' catalogue
+    entries to the prompts of :data:`GROUNDED_TASKS` (``tokens_only``: item tokens alone, the paper's setting)."""
+
+    def __init__(self, facts, item_noun="item", tag_noun="tags", grounding="tokens_only"):
+        self.facts, self.noun, self.tag_noun, self.grounding = facts, item_noun, tag_noun, grounding
 
     def example(self, task, items):
+        example = self._example(task, items)
+        if self.grounding == "metadata" and task in GROUNDED_TASKS:
+            example.prompt = ground(example.prompt, items, self.facts, self.tag_noun)
+        return example
+
+    def _example(self, task, items):
         f = [self.facts[i] for i in items]
         n = self.noun
         if task == "describe":

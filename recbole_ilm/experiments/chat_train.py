@@ -22,6 +22,7 @@ import torch
 from recbole_ilm import cli
 from recbole_ilm.experiments.common import parse_set
 from recbole_ilm.variants import resolve_variant
+from recbole_ilm.chat.facts import FactChecker, summarise
 from recbole_ilm.chat.tasks import TASKS, TaskWriter, item_facts, make_examples, split_items
 
 MODELS = ("ILM", "MLPAdapter")  # item encoders a chat LLM can read (models with item tokens)
@@ -71,7 +72,7 @@ def train_chat(label, dataset, overrides, steps, batch_size, lr, log=print):
         AlignmentTrainer(config, model.alignment_target(), train_ds).fit()
     chat = ItemChatLM(model)
     writer = TaskWriter(item_facts(train_ds, config["item_text_fields"]), config["item_noun"] or "item",
-                        config["tag_noun"] or "tags")
+                        config["tag_noun"] or "tags", grounding=config["chat_grounding"])
     rng = np.random.default_rng(config["seed"])
     train_items, _, test_items = split_items(writer.facts, config["seed"])
     train_examples = make_examples(writer, train_items, rng)
@@ -99,9 +100,19 @@ def train_chat(label, dataset, overrides, steps, batch_size, lr, log=print):
     return config, model, chat, writer, test_items, info
 
 
+SUBJECTS = {"compare": slice(None), "common": slice(None), "taste": slice(None)}  # others: the last item
+
+
+def subjects(example):
+    """The items an answer is about: every item for compare/common/taste, the last one otherwise."""
+    return list(example.items[SUBJECTS.get(example.task, slice(-1, None))])
+
+
 def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_new_tokens, log=print):
-    """Per task on test items: mean target log-perplexity and Semantic Consistency of the greedy answer."""
+    """Per task on test items: mean target log-perplexity, Semantic Consistency of the greedy answer, and its
+    factual accuracy against the catalogue (title, tag precision/recall, year; :mod:`recbole_ilm.chat.facts`)."""
     test_rng = np.random.default_rng(config["seed"] + 1)
+    checker = FactChecker(writer.facts)
     results = {}
     for task in TASKS:
         examples = make_examples(writer, test_items, test_rng, tasks=(task,))[:eval_per_task]
@@ -111,13 +122,24 @@ def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_ne
             pplx += chat.log_perplexity(chunk)
             answers += chat.generate([e.prompt for e in chunk], [e.items for e in chunk], max_new_tokens)
         sc = semantic_consistency(answers, [e.target for e in examples])
+        facts = summarise([checker.check(a, subjects(e), e.items) for a, e in zip(answers, examples)])
         results[task] = {"sc": float(np.mean(sc)), "log_pplx": float(np.mean(pplx)), "n": len(examples),
+                         "facts": facts,
                          "sample": {"prompt": examples[0].prompt, "target": examples[0].target,
                                     "answer": answers[0]}}
-        log(f"  {label} {task}: SC {results[task]['sc']:.2f}  log-pplx {results[task]['log_pplx']:.4f}")
+        log(f"  {label} {task}: SC {results[task]['sc']:.2f}  log-pplx {results[task]['log_pplx']:.4f}  "
+            f"title {_pct(facts['title'])}  tag precision {_pct(facts['tag_precision'])}  "
+            f"tag recall {_pct(facts['tag_recall'])}  year {_pct(facts['year'])}")
     results["all"] = {"sc": float(np.mean([results[t]["sc"] for t in TASKS])),
-                      "log_pplx": float(np.mean([results[t]["log_pplx"] for t in TASKS]))}
+                      "log_pplx": float(np.mean([results[t]["log_pplx"] for t in TASKS])),
+                      "facts": {c: _mean([results[t]["facts"][c] for t in TASKS])
+                                for c in ("title", "tag_precision", "tag_recall", "year")}}
     return results
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
 
 
 def train_and_evaluate(label, dataset, overrides, steps, batch_size, lr, eval_per_task, max_new_tokens, log):
@@ -137,27 +159,40 @@ def save_chat_checkpoint(path, config, model, label, retrieval_checkpoint):
                   "retrieval_checkpoint": retrieval_checkpoint}, path)
 
 
+def _pct(value):
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+FACT_COLUMNS = ("title", "tag_precision", "tag_recall")
+
+
 def table(results, labels):
-    lines = ["| task | " + " | ".join(f"{m} SC(%) | {m} log-pplx" for m in labels) + " |",
-             "|---" * (1 + 2 * len(labels)) + "|"]
+    heads = [f"{m} {c}" for m in labels for c in ("SC(%)", "log-pplx", "title", "tag P", "tag R")]
+    lines = ["| task | " + " | ".join(heads) + " |", "|---" * (1 + len(heads)) + "|"]
     for task in list(TASKS) + ["all"]:
-        cells = " | ".join(f"{results[m][task]['sc']:.2f} | {results[m][task]['log_pplx']:.4f}" for m in labels)
-        lines.append(f"| {task} | {cells} |")
+        cells = []
+        for m in labels:
+            r = results[m][task]
+            facts = r.get("facts", {})
+            cells += [f"{r['sc']:.2f}", f"{r['log_pplx']:.4f}"] + [_pct(facts.get(c)) for c in FACT_COLUMNS]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="item-grounded text tasks with a frozen chat LLM")
-    parser.add_argument("-d", "--dataset", default="ml-100k")
-    parser.add_argument("--models", default="ILM,ILM-rand,MLPAdapter")
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--eval_per_task", type=int, default=60)
-    parser.add_argument("--max_new_tokens", type=int, default=32)
-    parser.add_argument("--retrieval_checkpoint", default=None, help="ILM (retrieval) checkpoint used by the chat")
-    parser.add_argument("--out", default="docs/conversation")
-    parser.add_argument("--set", action="append", help="key=value config override")
+    parser.add_argument("-d", "--dataset", default="ml-100k", help="dataset (its item text makes the tasks)")
+    parser.add_argument("--models", default="ILM,ILM-rand,MLPAdapter",
+                        help="comma list of item encoders: ILM, MLPAdapter or a variant (properties/variants/)")
+    parser.add_argument("--steps", type=int, default=150, help="training steps on the text tasks (LLM frozen)")
+    parser.add_argument("--batch_size", type=int, default=8, help="examples per training step")
+    parser.add_argument("--lr", type=float, default=5e-4, help="AdamW learning rate (linear decay)")
+    parser.add_argument("--eval_per_task", type=int, default=60, help="test-item examples scored per task")
+    parser.add_argument("--max_new_tokens", type=int, default=32, help="length limit of each generated answer")
+    parser.add_argument("--retrieval_checkpoint", default=None,
+                        help="ILM retrieval checkpoint the chat will recommend with (stored in the chat checkpoint)")
+    parser.add_argument("--out", default="docs/conversation", help="folder for <dataset>/results.json and table.md")
+    parser.add_argument("--set", action="append", help="key=value config override (repeatable)")
     args = cli.parse(parser, argv)
 
     overrides = {"show_progress": False, **parse_set(args.set)}

@@ -1,0 +1,77 @@
+"""Is an answer right about the items? A factual-accuracy check computed from the catalogue alone.
+
+Per answer about some items (``subjects``, with the items the prompt showed as ``allowed``):
+
+* **title** — 1 when every subject's title is named and no other catalogue title outside ``allowed`` is named
+  (titles of one word are not checked for "named elsewhere": "Heat" or "Fargo" are also ordinary words);
+* **tag precision / recall** — the catalogue's tag words (genres, categories) named in the answer that belong to a
+  subject, over those named (None when none is named) / over the subjects' own tags;
+* **year** — 1 when every year the answer gives (1900-2099) is a subject's year, 0 otherwise, None without one.
+
+Matching is on normalised text (lower case, punctuation as spaces, whole words).
+"""
+
+import re
+
+from recbole_ilm.chat.catalogue import normalise
+
+_YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")
+
+
+def _words(text):
+    return f" {normalise(text)} "
+
+
+def _named(phrase, answer_words):
+    """Whole-word match; a leading article may be left out ("Shawshank Redemption" names "The Shawshank ...")."""
+    key = normalise(phrase)
+    short = re.sub(r"^(the|a|an) ", "", key)
+    return bool(key) and (f" {key} " in answer_words or (short != key and f" {short} " in answer_words))
+
+
+class FactChecker:
+    """``facts[item]``: objects with ``title``, ``detail`` (a year for movies) and ``tags`` (None for no item)."""
+
+    def __init__(self, facts):
+        self.facts = facts
+        self.multiword = [(i, normalise(f.title)) for i, f in enumerate(facts)
+                          if f is not None and len(normalise(f.title).split()) > 1]
+        self.tag_words = sorted({t.lower() for f in facts if f is not None for t in f.tags}, key=len, reverse=True)
+
+    def _tags_named(self, answer_words):
+        named = set()
+        for tag in self.tag_words:
+            if _named(tag, answer_words):
+                named.add(tag)
+        return named
+
+    def check(self, answer, subjects, allowed=()):
+        """``{"title", "tag_precision", "tag_recall", "year"}`` for one answer (see the module doc)."""
+        words = _words(answer)
+        subjects = [i for i in subjects if self.facts[i] is not None]
+        allowed = set(allowed) | set(subjects)
+        allowed_keys = [normalise(self.facts[i].title) for i in allowed if self.facts[i] is not None]
+        subject_named = all(_named(self.facts[i].title, words) for i in subjects)
+        others = [key for i, key in self.multiword if i not in allowed and f" {key} " in words
+                  and not any(f" {key} " in f" {own} " for own in allowed_keys)]
+        own_tags = {t.lower() for i in subjects for t in self.facts[i].tags}
+        named_tags = self._tags_named(words)
+        right = named_tags & own_tags
+        years = set(_YEAR.findall(answer))
+        own_years = {str(self.facts[i].detail) for i in subjects}
+        return {
+            "title": float(subject_named and not others),
+            "tag_precision": len(right) / len(named_tags) if named_tags else None,
+            "tag_recall": len(right) / len(own_tags) if own_tags else None,
+            "year": (float(years <= own_years) if years else None),
+        }
+
+
+def summarise(checks):
+    """Means of each field over the answers where it is defined (None when it never is), plus their counts."""
+    out = {}
+    for key in ("title", "tag_precision", "tag_recall", "year"):
+        values = [c[key] for c in checks if c[key] is not None]
+        out[key] = sum(values) / len(values) if values else None
+        out[f"{key}_n"] = len(values)
+    return out
