@@ -63,36 +63,42 @@ def _fields(path, number, line, sep, count):
     return parts
 
 
+def _ratings(path, sep):
+    """``(user, item, time)`` rows of a MovieLens ratings file (user, item, rating, time per line; Latin-1)."""
+    rows = []
+    for number, line in _lines(path, "latin-1"):
+        user, item, _, stamp = _fields(path, number, line, sep, 4)[:4]
+        rows.append((user, item, _number(stamp, path, number)))
+    return rows
+
+
+def _ml100k_item(path, number, line):
+    parts = _fields(path, number, line, "|", 5 + len(MOVIELENS_100K_GENRES))
+    flags = parts[-len(MOVIELENS_100K_GENRES):]
+    return parts[0], parts[1], [g for g, flag in zip(MOVIELENS_100K_GENRES, flags) if flag.strip() == "1"]
+
+
+def _ml1m_item(path, number, line):
+    item, title, genres = _fields(path, number, line, "::", 3)[:3]
+    return item, title, genres.split("|")
+
+
 def movielens(raw):
     """``(interactions, items)`` from a MovieLens folder: ml-1m/10m style (``ratings.dat``, ``movies.dat``, ``::``,
     Latin-1) or ml-100k style (``u.data`` tab-separated, ``u.item`` ``|``-separated with 19 genre flags)."""
     if os.path.isfile(os.path.join(raw, "ratings.dat")):
-        inter_path, item_path = os.path.join(raw, "ratings.dat"), os.path.join(raw, "movies.dat")
-        inter = []
-        for number, line in _lines(inter_path, "latin-1"):
-            user, item, _, stamp = _fields(inter_path, number, line, "::", 4)[:4]
-            inter.append((user, item, _number(stamp, inter_path, number)))
-        items = []
-        for number, line in _lines(item_path, "latin-1"):
-            item, title, genres = _fields(item_path, number, line, "::", 3)[:3]
-            name, year = split_title(title)
-            items.append((item, name, year, " ".join(genres.split("|"))))
-        return inter, items, ("movie_title", "release_year", "genre")
-    inter_path, item_path = os.path.join(raw, "u.data"), os.path.join(raw, "u.item")
-    if not os.path.isfile(inter_path):
+        files, sep, parse, tag_column = ("ratings.dat", "movies.dat"), "::", _ml1m_item, "genre"
+    elif os.path.isfile(os.path.join(raw, "u.data")):
+        files, sep, parse, tag_column = ("u.data", "u.item"), "\t", _ml100k_item, "class"
+    else:
         raise ILMConfigError(f"--raw: '{raw}' has neither ratings.dat (ml-1m) nor u.data (ml-100k)")
-    inter = []
-    for number, line in _lines(inter_path, "latin-1"):
-        user, item, _, stamp = _fields(inter_path, number, line, "\t", 4)[:4]
-        inter.append((user, item, _number(stamp, inter_path, number)))
-    items = []
+    inter = _ratings(os.path.join(raw, files[0]), sep)
+    item_path, items = os.path.join(raw, files[1]), []
     for number, line in _lines(item_path, "latin-1"):
-        parts = _fields(item_path, number, line, "|", 5 + len(MOVIELENS_100K_GENRES))
-        name, year = split_title(parts[1])
-        flags = parts[-len(MOVIELENS_100K_GENRES):]
-        genres = [g for g, flag in zip(MOVIELENS_100K_GENRES, flags) if flag.strip() == "1"]
-        items.append((parts[0], name, year, " ".join(genres)))
-    return inter, items, ("movie_title", "release_year", "class")
+        item, title, genres = parse(item_path, number, line)
+        name, year = split_title(title)
+        items.append((item, name, year, " ".join(genres)))
+    return inter, items, ("movie_title", "release_year", tag_column)
 
 
 def _number(text, path, number):
