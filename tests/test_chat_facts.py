@@ -83,3 +83,68 @@ def test_grounded_prompts_carry_the_items_own_metadata_and_no_other_items():
         others = [f" {i} (" for i in range(1, 13) if i not in g.items]
         assert not any(f"Film Number{o}" in g.prompt for o in others)
     assert {e.task for e in grounded} == set(TASKS)
+
+
+def _bag_encoder(texts):
+    """A stand-in sentence encoder: normalised bag of (a few) words."""
+    import re
+
+    import numpy as np
+
+    vocab = ["crime", "drama", "thriller", "animation", "comedy", "funny", "action", "sci", "space", "prison"]
+    synonyms = {"funny": "comedy", "space": "sci"}
+    rows = []
+    for t in texts:
+        words = [synonyms.get(w, w) for w in re.findall(r"[a-z]+", t.lower())]
+        v = np.array([float(words.count(w)) for w in vocab]) + 1e-3
+        rows.append(v / np.linalg.norm(v))
+    return np.stack(rows)
+
+
+def test_free_text_request_filters_by_decade_and_fuses_with_the_recommender():
+    from recbole_ilm.chat.grounding import ItemSearch
+
+    search = ItemSearch(FACTS, _bag_encoder, "movie", "genres")
+    assert ItemSearch.years("something funny from the 90s") == (1990, 1999)
+    assert ItemSearch.years("a 1980s space film") == (1980, 1989) and ItemSearch.years("anything") is None
+    assert [i for i, _ in search("something funny from the 90s", k=1)] == [2]  # Toy Story, comedy, 1995
+    assert search("a space adventure from the 70s", k=2)[0] == (3, "Action, Adventure, Sci-Fi; 1977")
+    assert all(i != 2 for i, _ in search("funny", exclude={2}, k=5))
+    # the recommender's ranking re-orders the dense candidates (reciprocal-rank fusion)
+    plain = [i for i, _ in search("a drama", k=5)]
+    fused = [i for i, _ in search("a drama", k=5, ranking=[plain[2]])]
+    assert fused == [plain[2]] + [i for i in plain if i != plain[2]]
+
+
+def test_why_is_grounded_in_facts_and_a_wrong_llm_claim_is_replaced():
+    import numpy as np
+
+    from recbole_ilm.chat.grounding import Evidence
+
+    cf = np.array([[0, 0], [1, 0], [0, 1], [1, 0.1], [0.2, 1], [0.9, 0.2]], dtype=np.float32)
+    evidence = Evidence(FACTS, cf, "movie", "genres")
+    text = evidence.text(5, [1, 3])  # Return of the Jedi for someone who liked Fargo and Star Wars
+    assert text.startswith("Return of the Jedi (1983) is an action, sci-fi movie.")
+    assert "Like Star Wars, which you liked, it is action and sci-fi." in text
+    assert evidence.neighbour(5, [1, 3]) == 3  # cosine: (0.9, 0.2) is closest to Star Wars' (1, 0.1)
+    assert evidence.neighbour(5, [1, 4]) == 1
+    assert "people who chose Star Wars chose it most alike" in text
+    assert FactChecker(FACTS).check(text, [5], allowed=[1, 3])["tag_precision"] == 1.0
+    wrong = "Return of the Jedi is a 1995 comedy."
+    assert evidence.verified(wrong, 5, [1, 3]) == text
+    right = "Return of the Jedi is sci-fi action, like Star Wars."
+    assert evidence.verified(right, 5, [1, 3]) == right
+
+    titles = [f.title if f else "" for f in FACTS]
+    said = []
+    s = ChatSession(Catalogue(titles, [f.detail if f else "" for f in FACTS]),
+                    lambda h, e, k: [i for i in (5, 2, 4) if i not in e][:k],
+                    lambda prompt, items: said.append((prompt, items)) or wrong, noun="movie", evidence=evidence,
+                    search=lambda q, exclude, k, ranking: [(2, "Animation; 1995")])
+    s.reply("I liked Fargo and Star Wars")
+    s.reply("recommend 1")
+    assert s.reply("why the first one") == text  # the LLM's false sentence did not reach the user
+    assert "Use only these facts: " + text in said[-1][0] and said[-1][1] == [5]
+    reply = s.reply("something funny")
+    assert reply.startswith("For 'funny', you might try:") and "Toy Story (1995) — Animation; 1995" in reply
+    assert s.reply("Shawshank Redemption, The").startswith("Noted")  # a title is a mention, not a request

@@ -93,6 +93,11 @@ def test_terminal_chat_scripted_with_bad_input(trained):
             child.sendline(line)
             child.expect(expected)
             child.expect("you> ")
+        child.sendline("something scary")  # a free-text request: dense retrieval over the item texts
+        child.expect("For 'scary', you might try:")
+        child.expect("you> ")
+        listed = [line for line in child.before.splitlines() if line.strip()[:2].rstrip(".").isdigit()]
+        assert listed and "horror" in listed[0], child.before
         child.sendline("/quit")
         child.expect("Bye!")
         child.expect(pexpect.EOF)

@@ -83,12 +83,13 @@ class Retrieval:
         scores[0] = -float("inf")
         if exclude:
             scores[torch.tensor(sorted(exclude), device=scores.device)] = -float("inf")
-        return torch.topk(scores, k).indices.tolist()
+        return torch.topk(scores, min(k, int(torch.isfinite(scores).sum()))).indices.tolist()
 
 
 def build_session(chat_path, retrieval_path=None, max_new_tokens=48):
     from recbole_ilm.chat.catalogue import Catalogue
     from recbole_ilm.chat.session import ChatSession
+    from recbole_ilm.chat.grounding import Evidence, ItemSearch, encode
     from recbole_ilm.chat.tasks import ground, item_facts
 
     config, dataset, chat, recorded = load_chat_model(chat_path)
@@ -107,7 +108,10 @@ def build_session(chat_path, retrieval_path=None, max_new_tokens=48):
             prompt = ground(prompt, slot_items, facts, config["tag_noun"] or "tags")
         return chat.generate([prompt], [slot_items], max_new_tokens)[0] or "(no answer)"
 
-    session = ChatSession(catalogue, retrieval, say, noun=config["item_noun"] or "item")
+    noun, tag_noun = config["item_noun"] or "item", config["tag_noun"] or "tags"
+    evidence = Evidence(facts, chat.rec.cf_item.cpu().numpy(), noun, tag_noun)
+    search = ItemSearch(facts, encode, noun, tag_noun)
+    session = ChatSession(catalogue, retrieval, say, noun=noun, evidence=evidence, search=search)
 
     def load(path):
         nonlocal retrieval

@@ -13,7 +13,7 @@ MAX_CHARS = 500
 DEFAULT_COUNT = 3
 HELP = ("Tell me {noun}s you like (e.g. 'I liked Toy Story and Heat'), then ask 'recommend 3'. You can also say "
         "'why the first one', 'not that one', 'more like <title>', 'describe <title>', 'compare <title> and <title>',"
-        " '/load <checkpoint>' or '/quit'.")
+        " ask for 'something funny from the 90s', '/load <checkpoint>' or '/quit'.")
 _NUMBERS = {w: k for k, w in enumerate(
     "zero one two three four five six seven eight nine ten".split())}
 _ORDINALS = {w: k for k, w in enumerate(
@@ -22,6 +22,9 @@ _LIKE = re.compile(r"^(?:i\s+)?(?:really\s+|also\s+)?(?:like|liked|love|loved|en
                    r"have seen|adore|adored)\s+", re.IGNORECASE)
 _SPLIT = re.compile(r"(\s*(?:,|;|&|\band\b|\bor\b)\s*)", re.IGNORECASE)
 _QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'")
+_REQUEST = re.compile(r"^(?:please\s+)?(?:(?:recommend|suggest|find|show|give|get)\s+(?:me\s+)?|i(?:'m|\s+am)?\s+"
+                      r"(?:want|would like|am looking for|looking for|in the mood for)\s+|looking for\s+)?"
+                      r"(?:something|anything|some|an?)\s+(.+)$", re.IGNORECASE)
 
 
 def _a(noun):
@@ -29,8 +32,11 @@ def _a(noun):
 
 
 class ChatSession:
-    def __init__(self, catalogue, recommend, say, noun="item", load=None):
+    def __init__(self, catalogue, recommend, say, noun="item", load=None, evidence=None, search=None):
+        """``evidence`` (a :class:`~recbole_ilm.chat.grounding.Evidence`) grounds "why" answers in checkable
+        facts; ``search(query, exclude, k, ranking)`` answers free-text requests (both optional)."""
         self.catalogue, self.recommend_fn, self.say_fn, self.noun, self.load_fn = catalogue, recommend, say, noun, load
+        self.evidence, self.search_fn = evidence, search
         self.liked, self.rejected, self.shown = [], set(), []
         self.count = DEFAULT_COUNT
         self.focus = None  # the recommended item that "that one" / "it" refers to
@@ -67,6 +73,9 @@ class ChatSession:
             describe = re.match(r"^(?:describe|tell me about|what is|what's)\s+(.+)$", low)
             if describe:
                 return self._describe(text[describe.start(1):])
+            request = _REQUEST.match(text.rstrip(".!?"))
+            if request and self.search_fn is not None and not self.catalogue.is_title(text):
+                return self._search(request.group(1))
             if re.search(r"\b(recommend|suggest|what should i|what next|what else|another|again|more)\b", low):
                 return self._recommend(self._count(low))
             return self._mentions(text)
@@ -200,6 +209,8 @@ class ChatSession:
         if item is None:
             return "Ask me to recommend something first, then ask why."
         self.focus = item
+        if self.evidence is not None and any(i != item for i in self.liked):
+            return self._grounded_why(item)
         liked = [i for i in self.liked if i != item][-2:]
         if not liked:
             return self.say_fn(f"Describe the {self.noun} {{0}}.", [item])
@@ -207,6 +218,27 @@ class ChatSession:
             liked = liked * 2
         return self.say_fn(f"Someone enjoyed {{0}} and {{1}}. Why might they like the {self.noun} {{2}}?",
                            liked + [item])
+
+    def _grounded_why(self, item):
+        """The reason in facts (shared tags, nearest CF neighbour among the liked items); the LLM phrases it, and
+        an answer with a claim the catalogue contradicts is replaced by the facts themselves."""
+        liked = [i for i in self.liked if i != item]
+        facts = self.evidence.text(item, liked)
+        answer = self.say_fn(f"In one sentence, tell someone why they might like the {self.noun} {{0}}. "
+                             f"Use only these facts: {facts}", [item])
+        return self.evidence.verified(answer, item, liked)
+
+    def _search(self, description):
+        """A free-text request: dense retrieval over the item texts, fused with the recommender for a history."""
+        exclude = set(self.liked) | self.rejected
+        ranking = list(self.recommend_fn(self.liked, exclude, 100)) if self.liked else None
+        found = self.search_fn(description, exclude=exclude, k=self.count, ranking=ranking)
+        if not found:
+            return f"I found no {self.noun} for '{description}'."
+        self.shown = [i for i, _ in found]
+        self.focus = self.shown[0]
+        listing = "\n".join(f"  {k}. {self.catalogue.label(i)} — {reason}" for k, (i, reason) in enumerate(found, 1))
+        return f"For '{description}', you might try:\n{listing}"
 
     def _describe(self, title):
         item, problem = self._resolve(title.strip().rstrip(".!?"))

