@@ -18,7 +18,7 @@ FACTS = [None, F("Fargo", "1996", ["Crime", "Drama", "Thriller"]), F("Toy Story"
 
 def test_a_right_answer():
     c = FactChecker(FACTS).check("Fargo (1996) is a crime drama and thriller set in snowy Minnesota.", [1])
-    assert c == {"title": 1.0, "tag_precision": 1.0, "tag_recall": 1.0, "year": 1.0}
+    assert c == {"title": 1.0, "tag_precision": 1.0, "tag_recall": 1.0, "year": 1.0, "unverifiable": []}
 
 
 def test_a_partly_right_answer():
@@ -32,6 +32,7 @@ def test_a_wrong_answer():
                                  [1])
     assert c["title"] == 0.0  # Fargo not named, and another catalogue title is
     assert c["tag_precision"] == 0.0 and c["tag_recall"] == 0.0 and c["year"] == 0.0
+    assert c["unverifiable"] == ["Christopher Nolan", "Toy Story"]  # a name and a title outside the prompt
 
 
 def test_other_titles_and_articles():
@@ -131,9 +132,11 @@ def test_why_is_grounded_in_facts_and_a_wrong_llm_claim_is_replaced():
     assert "people who chose Star Wars chose it most alike" in text
     assert FactChecker(FACTS).check(text, [5], allowed=[1, 3])["tag_precision"] == 1.0
     wrong = "Return of the Jedi is a 1995 comedy."
-    assert evidence.verified(wrong, 5, [1, 3]) == text
+    assert evidence.verified(wrong, [5], [1, 3], text) == text
     right = "Return of the Jedi is sci-fi action, like Star Wars."
-    assert evidence.verified(right, 5, [1, 3]) == right
+    assert evidence.verified(right, [5], [1, 3], text) == right
+    invented = "Return of the Jedi is a sci-fi film directed by Richard Marquand."
+    assert evidence.verified(invented, [5], [1, 3], text) == text  # a name the catalogue cannot confirm
 
     titles = [f.title if f else "" for f in FACTS]
     said = []
@@ -145,6 +148,20 @@ def test_why_is_grounded_in_facts_and_a_wrong_llm_claim_is_replaced():
     s.reply("recommend 1")
     assert s.reply("why the first one") == text  # the LLM's false sentence did not reach the user
     assert "Use only these facts: " + text in said[-1][0] and said[-1][1] == [5]
+    assert s.reply("describe Fargo") == "Fargo (1996) is a crime, drama, thriller movie."  # the LLM's was wrong
+    assert s.reply("compare Fargo and Toy Story") == ("Fargo (1996) is a crime, drama, thriller movie; "
+                                                      "Toy Story (1995) is an animation, children's, comedy movie.")
     reply = s.reply("something funny")
     assert reply.startswith("For 'funny', you might try:") and "Toy Story (1995) — Animation; 1995" in reply
     assert s.reply("Shawshank Redemption, The").startswith("Noted")  # a title is a mention, not a request
+
+
+def test_semantic_consistency_scores_equal_paraphrase_and_unrelated():
+    from recbole_ilm.experiments.chat_train import semantic_consistency
+
+    target = "Fargo (1996) is a crime drama thriller movie."
+    same, para, other = semantic_consistency(
+        [target, "Fargo, from 1996, is a thriller about crime.", "Add two cups of flour and bake for an hour."],
+        [target] * 3)
+    assert abs(same - 100) < 1e-3
+    assert para > 70 and other < 20 and para > other + 50

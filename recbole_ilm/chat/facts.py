@@ -8,7 +8,9 @@ Per answer about some items (``subjects``, with the items the prompt showed as `
   subject, over those named (None when none is named) / over the subjects' own tags;
 * **year** — 1 when every year the answer gives (1900-2099) is a subject's year, 0 otherwise, None without one.
 
-Matching is on normalised text (lower case, punctuation as spaces, whole words).
+Matching is on normalised text (lower case, punctuation as spaces, whole words). ``unverifiable`` lists proper
+names (two or more capitalised words) that are no title or tag of the allowed items — a director, an actor:
+claims the catalogue cannot confirm.
 """
 
 import re
@@ -16,6 +18,7 @@ import re
 from recbole_ilm.chat.catalogue import normalise
 
 _YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")
+_NAME = re.compile(r"\b[A-Z][\w'&.-]*(?:\s+(?:of|the|and|de|la|von|van)?\s*[A-Z][\w'&.-]*)+")
 
 
 def _words(text):
@@ -45,6 +48,22 @@ class FactChecker:
                 named.add(tag)
         return named
 
+    def _unverifiable(self, answer, allowed):
+        """Proper names (two or more capitalised words, e.g. a director) that are not a title or tag of the
+        allowed items: claims the catalogue cannot confirm. A sentence's capitalised first word does not count."""
+        known = {w for i in allowed if self.facts[i] is not None
+                 for text in [self.facts[i].title, *self.facts[i].tags] for w in normalise(text).split()}
+        known |= {"the", "a", "an", "of", "and"}
+        out = []
+        for match in _NAME.finditer(answer):
+            words = normalise(match.group(0)).split()
+            before = answer[: match.start()].rstrip()
+            if not before or before[-1] in ".!?:":  # "Like Star Wars, ..." starts a sentence
+                words = words[1:]
+            if any(w not in known for w in words):
+                out.append(match.group(0).rstrip(".,;:!?"))
+        return out
+
     def check(self, answer, subjects, allowed=()):
         """``{"title", "tag_precision", "tag_recall", "year"}`` for one answer (see the module doc)."""
         words = _words(answer)
@@ -60,6 +79,7 @@ class FactChecker:
         years = set(_YEAR.findall(answer))
         own_years = {str(self.facts[i].detail) for i in subjects}
         return {
+            "unverifiable": self._unverifiable(answer, allowed),
             "title": float(subject_named and not others),
             "tag_precision": len(right) / len(named_tags) if named_tags else None,
             "tag_recall": len(right) / len(own_tags) if own_tags else None,

@@ -2,8 +2,9 @@
 
 * :class:`Evidence` — the reason for a recommendation, built only from checkable facts: the tags (genres,
   categories) it shares with the user's liked items, and the liked item that is its nearest collaborative-filtering
-  neighbour (cosine of the CF item embeddings). The LLM may turn it into a sentence; an answer that names a wrong
-  title, tag or year is replaced by the evidence itself (:meth:`Evidence.verified`).
+  neighbour (cosine of the CF item embeddings). The LLM may turn it into a sentence; an answer (to "why",
+  "describe" or "compare") that names a wrong title, tag or year, or a name the catalogue cannot confirm, is
+  replaced by the facts themselves (:meth:`Evidence.verified`).
 * :class:`ItemSearch` — free-text requests ("something funny from the 90s", "a moisturiser for dry skin"): dense
   retrieval over the item texts with all-MiniLM-L6-v2, a decade/year in the request as a filter, fused (reciprocal
   rank) with the user's retrieval-model ranking when a history exists.
@@ -56,11 +57,19 @@ class Evidence:
         liked = [i for i in liked if i != item]
         return max(liked, key=lambda i: float(self.cf[i] @ self.cf[item])) if liked else None
 
+    def describe(self, item):
+        """``"Fargo (1996) is a crime, drama, thriller movie."``: the catalogue entry as a sentence."""
+        f = self.facts[item]
+        kind = f"{', '.join(t.lower() for t in f.tags)} {self.noun}" if f.tags else self.noun
+        return f"{_label(f)} is {'an' if kind[:1] in 'aeiou' else 'a'} {kind}."
+
+    def compare(self, a, b):
+        return f"{self.describe(a)[:-1]}; {self.describe(b)}"
+
     def text(self, item, liked):
         """One or two sentences of facts about why ``item`` fits ``liked``; every claim is in the catalogue."""
         f = self.facts[item]
-        kind = f"{', '.join(t.lower() for t in f.tags)} {self.noun}" if f.tags else self.noun
-        parts = [f"{_label(f)} is {'an' if kind[:1] in 'aeiou' else 'a'} {kind}."]
+        parts = [self.describe(item)]
         sharing = [(i, [t for t in f.tags if t in self.facts[i].tags]) for i in liked if i != item]
         sharing = [(i, shared) for i, shared in sharing if shared]
         if sharing:
@@ -71,11 +80,13 @@ class Evidence:
             parts.append(f"Of the {self.noun}s you like, people who chose {self.facts[near].title} chose it most alike.")
         return " ".join(parts)
 
-    def verified(self, answer, item, liked):
-        """``answer`` when it names the item and no wrong title, tag or year; else the evidence text."""
-        check = self.checker.check(answer, [item], allowed=liked)
-        right = check["title"] == 1.0 and check["tag_precision"] in (None, 1.0) and check["year"] in (None, 1.0)
-        return answer if right else self.text(item, liked)
+    def verified(self, answer, subjects, allowed, fallback):
+        """``answer`` when it names its items and no wrong title, tag or year and no name the catalogue cannot
+        confirm (a director, an actor); else ``fallback`` (the facts as a sentence)."""
+        check = self.checker.check(answer, subjects, allowed=allowed)
+        right = (check["title"] == 1.0 and check["tag_precision"] in (None, 1.0) and check["year"] in (None, 1.0)
+                 and not check["unverifiable"])
+        return answer if right else fallback
 
 
 class ItemSearch:

@@ -226,7 +226,7 @@ class ChatSession:
         facts = self.evidence.text(item, liked)
         answer = self.say_fn(f"In one sentence, tell someone why they might like the {self.noun} {{0}}. "
                              f"Use only these facts: {facts}", [item])
-        return self.evidence.verified(answer, item, liked)
+        return self.evidence.verified(answer, [item], liked, facts)
 
     def _search(self, description):
         """A free-text request: dense retrieval over the item texts, fused with the recommender for a history."""
@@ -244,7 +244,10 @@ class ChatSession:
         item, problem = self._resolve(title.strip().rstrip(".!?"))
         if problem:
             return problem
-        return self.say_fn(f"Describe the {self.noun} {{0}}.", [item])
+        answer = self.say_fn(f"Describe the {self.noun} {{0}}.", [item])
+        if self.evidence is None:
+            return answer
+        return self.evidence.verified(answer, [item], [item], self.evidence.describe(item))
 
     def _compare(self, text):
         parts = [p for p in re.split(r"\s+(?:and|with|vs\.?|versus)\s+|\s*,\s*", text.strip().rstrip(".!?")) if p]
@@ -256,7 +259,10 @@ class ChatSession:
             if problem:
                 return problem
             items.append(item)
-        return self.say_fn(f"Compare the {self.noun}s {{0}} and {{1}}.", items)
+        answer = self.say_fn(f"Compare the {self.noun}s {{0}} and {{1}}.", items)
+        if self.evidence is None:
+            return answer
+        return self.evidence.verified(answer, items, items, self.evidence.compare(*items))
 
     def _load(self, path):
         if not path:
