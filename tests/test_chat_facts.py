@@ -129,7 +129,7 @@ def test_why_is_grounded_in_facts_and_a_wrong_llm_claim_is_replaced():
     assert "Like Star Wars, which you liked, it is action and sci-fi." in text
     assert evidence.neighbour(5, [1, 3]) == 3  # cosine: (0.9, 0.2) is closest to Star Wars' (1, 0.1)
     assert evidence.neighbour(5, [1, 4]) == 1
-    assert "people who chose Star Wars chose it most alike" in text
+    assert "Star Wars is the one whose audience it shares most" in text
     assert FactChecker(FACTS).check(text, [5], allowed=[1, 3])["tag_precision"] == 1.0
     wrong = "Return of the Jedi is a 1995 comedy."
     assert evidence.verified(wrong, [5], [1, 3], text) == text
@@ -137,6 +137,11 @@ def test_why_is_grounded_in_facts_and_a_wrong_llm_claim_is_replaced():
     assert evidence.verified(right, [5], [1, 3], text) == right
     invented = "Return of the Jedi is a sci-fi film directed by Richard Marquand."
     assert evidence.verified(invented, [5], [1, 3], text) == text  # a name the catalogue cannot confirm
+    assert evidence.verified("Return of the Jedi is sci-fi, like", [5], [1, 3], text) == text  # cut off
+    swapped = "Fargo (1996) is an action film.\nStar Wars (1977) is a crime thriller."  # tags of the other one
+    assert evidence.verified(swapped, [1, 3], [1, 3], "facts") == "facts"
+    fine = "Fargo (1996) is a crime thriller.\nStar Wars (1977) is an action film."
+    assert evidence.verified(fine, [1, 3], [1, 3], "facts") == fine
 
     titles = [f.title if f else "" for f in FACTS]
     said = []

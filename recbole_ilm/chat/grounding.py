@@ -77,16 +77,28 @@ class Evidence:
             parts.append(f"Like {self.facts[i].title}, which you liked, it is {' and '.join(t.lower() for t in shared)}.")
         near = self.neighbour(item, liked)
         if near is not None:
-            parts.append(f"Of the {self.noun}s you like, people who chose {self.facts[near].title} chose it most alike.")
+            parts.append(f"Of the {self.noun}s you like, {self.facts[near].title} is the one whose audience it "
+                         f"shares most.")
         return " ".join(parts)
 
+    def _holds(self, text, subjects, allowed):
+        check = self.checker.check(text, subjects, allowed=allowed)
+        return check["tag_precision"] in (None, 1.0) and check["year"] in (None, 1.0) and not check["unverifiable"]
+
     def verified(self, answer, subjects, allowed, fallback):
-        """``answer`` when it names its items and no wrong title, tag or year and no name the catalogue cannot
-        confirm (a director, an actor); else ``fallback`` (the facts as a sentence)."""
-        check = self.checker.check(answer, subjects, allowed=allowed)
-        right = (check["title"] == 1.0 and check["tag_precision"] in (None, 1.0) and check["year"] in (None, 1.0)
-                 and not check["unverifiable"])
-        return answer if right else fallback
+        """``answer`` when it is complete, names its items, and holds no wrong title, tag or year and no name the
+        catalogue cannot confirm (a director, an actor) — checked per sentence for the item a sentence names;
+        else ``fallback`` (the facts as a sentence)."""
+        answer = answer.strip()
+        if not answer.endswith((".", "!")) or self.checker.check(answer, subjects, allowed)["title"] != 1.0:
+            return fallback
+        if not self._holds(answer, subjects, allowed):
+            return fallback
+        for sentence in re.split(r"(?<=[.!?])\s+|\n", answer):
+            named = [i for i in subjects if self.checker.check(sentence, [i], allowed)["title"] == 1.0]
+            if len(named) == 1 and not self._holds(sentence, named, allowed):
+                return fallback  # a tag or year of one item attributed to another
+        return answer
 
 
 class ItemSearch:
