@@ -39,15 +39,22 @@ def item_item_similarity(feats_a, feats_b):
     return torch.einsum("ike,jle->ijkl", feats_a, feats_b).flatten(2).max(dim=-1).values
 
 
+def _distributed():
+    """Whether the losses gather in-batch negatives from several ranks."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 def gather_across_ranks(x):
     """``(rows of every rank, offset of this rank's rows)``; gradients flow back to this rank's rows.
 
     Outside a process group (or with one process) this is ``(x, 0)``, so the losses are the single-process ones.
     """
+    if not _distributed():
+        return x, 0
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return x, 0
     return _GatherWithGrad.apply(x), dist.get_rank() * x.shape[0]
 
 
@@ -78,10 +85,10 @@ class _GatherWithGrad(torch.autograd.Function):
 
 def gather_ids(ids):
     """Ids of every rank's rows (no gradient); ``ids`` itself in one process."""
+    if not _distributed():
+        return ids
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return ids
     parts = [torch.empty_like(ids) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, ids.contiguous())
     return torch.cat(parts)
@@ -117,23 +124,15 @@ def contrastive_chance(exclude_a2b, exclude_b2a):
     return float(counts.log().mean())
 
 
-def _pair_masks(ids_a, ids_b, rows, same_space):
+def _pair_masks(ids_a, ids_b, offset, same_space):
     """False-negative masks of both directions, for ids of the local rows (``None`` when no ids are given)."""
     if ids_a is None or ids_b is None:
         return None, None
     all_a, all_b = gather_ids(ids_a), gather_ids(ids_b)
-    offset = _offset(rows)
+    rows = len(ids_a)
     a2b = false_negatives(all_b, offset, rows, ids_a if same_space else None)
     b2a = false_negatives(all_a, offset, rows, ids_b if same_space else None)
     return a2b, b2a
-
-
-def _offset(rows):
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return 0
-    return dist.get_rank() * rows
 
 
 def itc_loss(query_feats, text_feats, temp, ids=None, return_masks=False):
@@ -142,7 +141,7 @@ def itc_loss(query_feats, text_feats, temp, ids=None, return_masks=False):
     ``ids[i]`` (e.g. the text group of item ``i``): rows with equal ids are never each other's negatives."""
     all_text, offset = gather_across_ranks(text_feats)
     all_query, _ = gather_across_ranks(query_feats)
-    a2b, b2a = _pair_masks(ids, ids, query_feats.shape[0], same_space=False)
+    a2b, b2a = _pair_masks(ids, ids, offset, same_space=False)
     loss = symmetric_infonce(item_text_similarity(query_feats, all_text),
                              item_text_similarity(all_query, text_feats).t(), temp, offset, a2b, b2a)
     return (loss, a2b, b2a) if return_masks else loss
@@ -166,7 +165,7 @@ def uic_loss(feats_u, feats_i, temp, user_ids=None, item_ids=None, return_masks=
 def _pair_loss(feats_a, feats_b, temp, ids_a, ids_b, same_space, return_masks):
     all_b, offset = gather_across_ranks(feats_b)
     all_a, _ = gather_across_ranks(feats_a)
-    a2b, b2a = _pair_masks(ids_a, ids_b, feats_a.shape[0], same_space)
+    a2b, b2a = _pair_masks(ids_a, ids_b, offset, same_space)
     loss = symmetric_infonce(item_item_similarity(feats_a, all_b), item_item_similarity(all_a, feats_b).t(), temp,
                              offset, a2b, b2a)
     return (loss, a2b, b2a) if return_masks else loss

@@ -68,7 +68,6 @@ KILL_ENV = "RECBOLE_ILM_KILL_AFTER"
 def kill_point(phase, epoch):
     """Fault injection for the resume tests: ``RECBOLE_ILM_KILL_AFTER=<phase>:<epoch>`` SIGKILLs this process right
     after that epoch's resume point is written (a real kill: no cleanup, no exception handlers)."""
-    import os
     import signal
 
     if os.environ.get(KILL_ENV) == f"{phase}:{epoch}":
