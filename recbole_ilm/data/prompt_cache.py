@@ -56,8 +56,13 @@ def use_prompt_assets(config, dataset, assets):
         tokenizer = SentencePieceTokenizer(model_proto=assets["tokenizer"])
     else:
         tokenizer = HFTokenizer(config["llm_path"])
-    builder = PromptBuilder(tokenizer, IdIndex.from_dict(assets["item_index"]), IdIndex.from_dict(assets["user_index"]),
-                            config["num_query_tokens"])
+    return _remember(config, folder, tokenizer, IdIndex.from_dict(assets["item_index"]),
+                     IdIndex.from_dict(assets["user_index"]))
+
+
+def _remember(config, folder, tokenizer, item_index, user_index):
+    """The builder for these ids and tokenizer, memoised for this process under its cache folder."""
+    builder = PromptBuilder(tokenizer, item_index, user_index, config["num_query_tokens"])
     builder.cache_dir = folder
     _MEMO[(folder, config["num_query_tokens"])] = builder
     return builder
@@ -91,7 +96,4 @@ def get_prompt_builder(config, dataset):
                                    np.random.default_rng(seed))
             tokenizer = SentencePieceTokenizer.train(corpus, model_file, config["prompt_vocab_size"],
                                                      ("item_", "user_"), digits)
-    builder = PromptBuilder(tokenizer, indexes["item"], indexes["user"], config["num_query_tokens"])
-    builder.cache_dir = folder
-    _MEMO[memo_key] = builder
-    return builder
+    return _remember(config, folder, tokenizer, indexes["item"], indexes["user"])
