@@ -29,9 +29,21 @@ CACHE_OPTION_GROUPS = {
 }
 
 
+# groups made with the backbone's seed (``backbone_seed``, default ``seed``): the id index, tokenizer and backbone
+BACKBONE_SEEDED = ("prompts", "backbone")
+
+
+def backbone_seed(config):
+    """The seed of the id index, tokenizer and phase-0 backbone: ``backbone_seed``, or ``seed`` when it is unset."""
+    value = config["backbone_seed"] if "backbone_seed" in config else None
+    return config["seed"] if value is None else value
+
+
 def options_key(config, *groups):
-    """``{option: value}`` of every option in ``groups`` (see :data:`CACHE_OPTION_GROUPS`)."""
-    return {name: config[name] for group in groups for name in CACHE_OPTION_GROUPS[group]}
+    """``{option: value}`` of every option in ``groups`` (see :data:`CACHE_OPTION_GROUPS`); in the backbone's
+    groups "seed" is the seed those artefacts were made with (:func:`backbone_seed`)."""
+    return {name: backbone_seed(config) if name == "seed" and group in BACKBONE_SEEDED else config[name]
+            for group in groups for name in CACHE_OPTION_GROUPS[group]}
 
 
 def dataset_fingerprint(dataset):

@@ -96,6 +96,8 @@ SPEC = {
     "llm_max_positions": ("positive int", None, "Backbone maximum prompt length."),
     "backbone_epochs": ("non-negative int", None, "Phase-0 epochs (early stopping on valid NDCG@10)."),
     "backbone_learning_rate": ("positive number", None, "Phase-0 learning rate."),
+    "backbone_seed": ("int or null", None, "Seed of the id index, tokenizer and backbone; ~ = seed (fix it to share "
+                      "one cached backbone across seeds)."),
     "mlp_hidden_factor": ("positive int", None, "MLPAdapter hidden size as a multiple of the CF dimension."),
     # trainer
     "phase": ("phase or null", None, "Run only this phase (0 backbone, 1 alignment, 2 retrieval); ~ = all."),
@@ -103,6 +105,8 @@ SPEC = {
     "resume": ("string or null", None, "A *.resume.pth file of an interrupted run: continue where it stopped."),
     "beam_size": ("positive int", None, "Beams for eval_mode beam / beam_constrained."),
     "eval_mode": ("string", {"full_sort", "beam", "beam_constrained"}, "Test protocol."),
+    "retrieval_head": ("string", {"generative", "item_tokens"}, "Phase 2: generative = the LLM spells the id; "
+                       "item_tokens = hidden state x every item's own tokens, CE over the catalogue."),
     "lr_schedule": ("string", {"constant", "linear", "cosine"}, "Phases 0 and 2, per batch, after warm-up."),
     "warmup_ratio": ("number in [0, 1)", None, "Share of a phase's steps used for linear warm-up."),
     "mixed_precision": ("string", {"none", "bf16"}, "bf16: autocast on CUDA (a CPU run stays fp32)."),

@@ -39,8 +39,9 @@ def _build_model(config, train_data):
     return get_model(config["model"])(config, train_data._dataset).to(config["device"])
 
 
-def run_recbole_ilm(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
-    """Train and test one model (plugin or RecBole) on one dataset; returns RecBole's result dict."""
+def run_recbole_ilm(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, after_test=None):
+    """Train and test one model (plugin or RecBole) on one dataset; returns RecBole's result dict (plus
+    ``after_test(trainer, train_data, test_data)``'s dict under "after_test" when given)."""
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
@@ -63,6 +64,7 @@ def run_recbole_ilm(model=None, dataset=None, config_file_list=None, config_dict
 
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
+    extra = {"after_test": after_test(trainer, train_data, test_data)} if after_test is not None else {}
     return {
         "model": config["model"],
         "dataset": config["dataset"],
@@ -72,6 +74,7 @@ def run_recbole_ilm(model=None, dataset=None, config_file_list=None, config_dict
         "test_result": test_result,
         "saved_model_file": getattr(trainer, "saved_model_file", None),
         "throughput": getattr(trainer, "throughput", None),
+        **extra,
     }
 
 

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from recbole_ilm.cache import cache_path, dataset_fingerprint, options_key
+from recbole_ilm.cache import backbone_seed, cache_path, dataset_fingerprint, options_key
 from recbole_ilm.data.indexing import IdIndex
 from recbole_ilm.data.prompts import PromptBuilder
 from recbole_ilm.data.templates import NUM_SEEN, TASKS, TEMPLATE_VERSION, TEMPLATES
@@ -75,7 +75,7 @@ def get_prompt_builder(config, dataset):
     if memo_key in _MEMO:
         return _MEMO[memo_key]
     digits = config["id_digits_per_token"]
-    seed = config["seed"]
+    seed = backbone_seed(config)
     indexes = {}
     for name, num in (("item", dataset.item_num), ("user", dataset.user_num)):
         path = os.path.join(folder, f"{name}_index.json")

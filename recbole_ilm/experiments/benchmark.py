@@ -44,13 +44,18 @@ def cell_path(out, dataset, label, seed):
 def run_cell(label, dataset, seed, out, overrides, protocols):
     """Train/test one cell in this process and write its JSON (called in a child process)."""
     from recbole_ilm.evaluate import evaluate_checkpoint
+    from recbole_ilm.experiments.cell_stats import cell_stats
     from recbole_ilm.quick_start import run_recbole_ilm
 
     model, extra = resolve(label)
     config = {**overrides, **extra, "seed": seed, "show_progress": False}  # a variant's own keys win
     start = time.time()
-    result = run_recbole_ilm(model=model, dataset=dataset, config_dict=config)
-    record = {"model": label, "dataset": dataset, "seed": seed, "config": config,
+    result = run_recbole_ilm(model=model, dataset=dataset, config_dict=config, after_test=cell_stats)
+    stats = result["after_test"]
+    if abs(stats["ndcg@10"] - float(result["test_result"]["ndcg@10"])) > 1e-3:  # the timed pass is the same test
+        raise RuntimeError(f"timed test pass NDCG@10 {stats['ndcg@10']:.4f} != RecBole's "
+                           f"{float(result['test_result']['ndcg@10']):.4f}")
+    record = {"stats": stats,"model": label, "dataset": dataset, "seed": seed, "config": config,
               "test": {k: float(v) for k, v in result["test_result"].items()},
               "valid": {k: float(v) for k, v in (result["best_valid_result"] or {}).items()},
               "train_and_test_seconds": round(time.time() - start, 1),
@@ -82,6 +87,30 @@ def fmt(values):
     return f"{mean:.4f}" if se is None else f"{mean:.4f} ± {se:.4f}"
 
 
+def popularity(cells):
+    """Mean NDCG@10 of the test rows whose target is in the bottom / middle / top third by training count."""
+    if not all("stats" in c for c in cells):
+        return "—"
+    return " / ".join(f"{sum(c['stats']['ndcg@10_by_popularity'][b]['ndcg'] for c in cells) / len(cells):.4f}"
+                      for b in ("bottom", "middle", "top"))
+
+
+def seen(cells):
+    """Training examples seen (mean over seeds; per phase for the plugin's models: p0 + p1 pairs + p2)."""
+    if not all("stats" in c for c in cells):
+        return "—"
+    phases = sorted({p for c in cells for p in c["stats"]["examples_seen"]})
+    mean = {p: sum(c["stats"]["examples_seen"].get(p, 0) for c in cells) / len(cells) for p in phases}
+    return " + ".join(f"{p.replace('phase', 'p')} {mean[p] / 1e3:.0f}k" if p != "train" else f"{mean[p] / 1e3:.0f}k"
+                      for p in phases)
+
+
+def eval_seconds(cells):
+    if not all("stats" in c for c in cells):
+        return "—"
+    return f"{sum(c['stats']['test_eval_seconds'] for c in cells) / len(cells):.1f}"
+
+
 def collect(out, dataset, labels, seeds):
     rows = {}
     for label in labels:
@@ -103,12 +132,14 @@ def markdown(out, datasets, labels, seeds):
         if not rows:
             continue
         lines += [f"### {dataset} (test, full ranking, mean ± s.e. over seeds)", "",
-                  "| model | seeds | " + " | ".join(m.replace("@", "@") for m in METRICS) + " | time/run (s) |",
-                  "|---" * (len(METRICS) + 3) + "|"]
+                  "| model | seeds | " + " | ".join(METRICS) + " | NDCG@10 by target popularity (bottom / middle / top "
+                  "third) | time/run (s) | examples seen | test eval (s) |",
+                  "|---" * (len(METRICS) + 6) + "|"]
         for label, cells in rows.items():
             metrics = " | ".join(fmt([c["test"][m] for c in cells]) for m in METRICS)
             seconds = sum(c["train_and_test_seconds"] for c in cells) / len(cells)
-            lines.append(f"| {label} | {len(cells)} | {metrics} | {seconds:.0f} |")
+            lines.append(f"| {label} | {len(cells)} | {metrics} | {popularity(cells)} | {seconds:.0f} | "
+                         f"{seen(cells)} | {eval_seconds(cells)} |")
         protocol_rows = [(label, p, [c["protocols"][p] for c in cells if p in c.get("protocols", {})])
                          for label, cells in rows.items() for p in sorted(cells[0].get("protocols", {}))]
         if protocol_rows:

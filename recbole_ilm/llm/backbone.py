@@ -83,6 +83,13 @@ def run_llm(llm, inputs_embeds, attention_mask, position_ids, cache=None, keep=0
     return llm(**kwargs).logits
 
 
+def last_hidden_state(llm, inputs_embeds, attention_mask, position_ids):
+    """``[B, D]``: the final (normed) hidden state at the last position, from the LLM's decoder without its LM head."""
+    out = llm.base_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids,
+                         use_cache=False)
+    return out.last_hidden_state[:, -1]
+
+
 def prompt_positions(mask):
     """Position ids for a left-padded batch: 0 at each prompt's first real token (pads get 0 too)."""
     return (mask.long().cumsum(dim=1) - 1).clamp(min=0)

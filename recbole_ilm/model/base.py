@@ -6,7 +6,9 @@ a Q-Former + linear adaptor (ILM), a 2-layer MLP (MLPAdapter), or none (Backbone
 Phases (driven by :class:`recbole_ilm.trainer.ILMTrainer`):
 
 * ``phase = 0``: the LLM itself trains as a plain causal LM on text-only prompts (the backbone pretraining);
-* ``phase = 2``: the LLM is frozen; only the item encoder trains, on the next-token loss of the target id.
+* ``phase = 2``: the LLM is frozen; only the item encoder trains, on the next-token loss of the target id
+  (``retrieval_head: generative``, the paper's) or on cross-entropy over the catalogue through the item-token head
+  (``retrieval_head: item_tokens``, :mod:`recbole_ilm.retrieval.item_head`).
 """
 
 import torch
@@ -18,7 +20,9 @@ from recbole_ilm.cf import get_cf_embeddings
 from recbole_ilm.data.prompt_cache import get_prompt_builder
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.retrieval.interleave import interleave
-from recbole_ilm.llm.backbone import build_backbone, freeze, load_causal_lm, prompt_positions, run_llm
+from recbole_ilm.llm.backbone import (build_backbone, freeze, last_hidden_state, load_causal_lm, prompt_positions,
+                                      run_llm)
+from recbole_ilm.retrieval.item_head import ItemTokenHead, shared_prefix
 from recbole_ilm.retrieval.scoring import IdTrie, beam_search, score_all_items
 
 
@@ -65,6 +69,7 @@ class FrozenLLMRecommender(SequentialRecommender):
             self.register_buffer("cf_item", normalised_table(items))
             self.cf_dim = self.cf_item.shape[1]
         self.item_encoder = self.build_item_encoder(config, dataset)
+        self.item_head = self._build_item_head(config)
         self.phase = 2
         self.meter = None  # set by the trainer while it measures throughput (examples and tokens seen)
         freeze(self.llm)
@@ -80,6 +85,20 @@ class FrozenLLMRecommender(SequentialRecommender):
                 f"(llm_max_positions / the model's max_position_embeddings); lower MAX_ITEM_LIST_LENGTH or "
                 f"num_query_tokens, or raise llm_max_positions"
             )
+
+    def _build_item_head(self, config):
+        """The item-token output head (``retrieval_head: item_tokens``), or None for generative retrieval."""
+        if config["retrieval_head"] != "item_tokens":
+            return None
+        if self.item_encoder is None:
+            raise ILMConfigError(f"retrieval_head: item_tokens scores items with their item tokens, but "
+                                 f"{type(self).__name__} has none; use retrieval_head: generative (or ILM / "
+                                 f"MLPAdapter)")
+        if config["eval_mode"] != "full_sort":
+            raise ILMConfigError(f"eval_mode: {config['eval_mode']} walks the id trie of generative retrieval; with "
+                                 f"retrieval_head: item_tokens use eval_mode: full_sort")
+        self.register_buffer("answer_prefix", shared_prefix(self.prompts.item_tokens), persistent=False)
+        return ItemTokenHead(self.llm_width)
 
     # ------------------------------------------------------------------ subclass hooks
     def build_item_encoder(self, config, dataset):
@@ -114,7 +133,8 @@ class FrozenLLMRecommender(SequentialRecommender):
     def trainable_parameters(self):
         if self.phase == 0:
             return [p for p in self.llm.parameters()]
-        return [p for p in self.item_encoder.parameters()] if self.item_encoder is not None else []
+        heads = [m for m in (self.item_encoder, self.item_head) if m is not None]
+        return [p for m in heads for p in m.parameters()]
 
     # ------------------------------------------------------------------ inputs
     def _prompt_batch(self, interaction):
@@ -124,18 +144,36 @@ class FrozenLLMRecommender(SequentialRecommender):
             return {k: v.to(self.device) for k, v in batch.items()}
         return interaction
 
-    def embed_prompt(self, batch):
+    def embed_prompt(self, batch, item_tokens=None):
+        """Prompt embeddings with the item/user tokens in their slots (``item_tokens``: all items' tokens, already
+        encoded, ``[n + 1, N, D]``; otherwise the slots' items are encoded here)."""
         text = self.llm.get_input_embeddings()(batch["prompt_ids"])
         if not self.uses_item_slots:
             return text
-        return interleave(
-            text, batch["prompt_slot_item"], batch["prompt_slot_user"], batch["prompt_slot_rank"],
-            lambda ids: self.encode_entities(self.cf_item[ids]), lambda ids: self.encode_entities(self.cf_user[ids]),
-        )
+        items = (lambda ids: item_tokens[ids]) if item_tokens is not None else (
+            lambda ids: self.encode_entities(self.cf_item[ids]))
+        return interleave(text, batch["prompt_slot_item"], batch["prompt_slot_user"], batch["prompt_slot_rank"],
+                          items, lambda ids: self.encode_entities(self.cf_user[ids]))
+
+    def item_head_scores(self, batch):
+        """``[B, n + 1]`` item-token head scores of every item (one LLM pass; see ``retrieval_head``)."""
+        tokens = self.encode_entities(self.cf_item)
+        embeds = self.embed_prompt(batch, tokens)
+        mask = batch["prompt_mask"]
+        prefix = self.answer_prefix.to(mask.device).expand(mask.shape[0], -1)
+        embeds = torch.cat([embeds, self.llm.get_input_embeddings()(prefix)], dim=1)
+        mask = torch.cat([mask, torch.ones_like(prefix)], dim=1)
+        if self.meter is not None:
+            self.meter.add(mask.shape[0], mask.sum())
+        hidden = last_hidden_state(self.llm, embeds, mask, prompt_positions(mask))
+        return self.item_head.scores(hidden, self.item_head.item_table(tokens[1:]))
 
     # ------------------------------------------------------------------ RecBole API
     def calculate_loss(self, interaction):
         batch = self._prompt_batch(interaction)
+        if self.phase != 0 and self.item_head is not None:
+            target = interaction[self.ITEM_ID].to(self.device)
+            return F.cross_entropy(self.item_head_scores(batch), target)
         prompt_embeds = self.embed_prompt(batch)
         target = batch["target_ids"]
         length = target.shape[1]
@@ -151,6 +189,8 @@ class FrozenLLMRecommender(SequentialRecommender):
 
     def full_sort_predict(self, interaction):
         batch = self._prompt_batch(interaction)
+        if self.item_head is not None:
+            return self.item_head_scores(batch)
         return score_all_items(self.llm, self.embed_prompt(batch), batch["prompt_mask"], self.trie)
 
     def predict(self, interaction):
@@ -159,6 +199,9 @@ class FrozenLLMRecommender(SequentialRecommender):
 
     def beam_predict(self, interaction, beam_size=10, constrained=True):
         """Item ids ``[B, beam_size]`` from beam search (-1 where an unconstrained beam produced no valid id)."""
+        if self.item_head is not None:
+            raise ILMConfigError("beam search needs retrieval_head: generative (the item-token head scores all "
+                                 "items exactly; use eval_mode: full_sort)")
         batch = self._prompt_batch(interaction)
         return beam_search(self.llm, self.embed_prompt(batch), batch["prompt_mask"], self.trie, beam_size,
                            constrained)

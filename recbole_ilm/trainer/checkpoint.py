@@ -27,10 +27,17 @@ def check_prompt_assets(checkpoint, model, path):
 class CheckpointCompatMixin:
     """Put in front of any RecBole ``Trainer`` subclass."""
 
-    def _load_model_checkpoint(self, checkpoint_file):
+    def _load_model_checkpoint(self, checkpoint_file, fresh=()):
+        """Load a checkpoint into the model; parameters whose names start with one of ``fresh`` may be absent from
+        it and then keep their new initial values (e.g. an item head added on top of a phase-1 checkpoint)."""
         checkpoint = read_checkpoint(checkpoint_file, map_location=self.device)
         check_prompt_assets(checkpoint, self.model, checkpoint_file)
-        self.model.load_state_dict(checkpoint["state_dict"])
+        state = dict(checkpoint["state_dict"])
+        kept = [k for k in self.model.state_dict() if k.startswith(tuple(fresh)) and k not in state]
+        if kept:
+            state.update({k: self.model.state_dict()[k] for k in kept})
+            self.logger.info(f"Not in {checkpoint_file}, starting fresh: {', '.join(kept)}")
+        self.model.load_state_dict(state)
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
         self.logger.info(set_color("Loading model structure and parameters from", "blue") + f" {checkpoint_file}")
         return checkpoint

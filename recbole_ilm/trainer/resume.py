@@ -82,10 +82,12 @@ def phase_seed(seed, phase):
 def seed_phase(config, phase, train_data=None):
     """Reseed torch, numpy, python, the train loader's shuffle generator and its template sampler from
     (seed, phase), so a phase sees the same data and draws whatever ran before it (e.g. phase 0 trained here or
-    loaded from the cache)."""
+    loaded from the cache). Phase 0 uses the backbone's seed (``backbone_seed``, default ``seed``)."""
     from recbole.utils import init_seed
 
-    seed = phase_seed(config["seed"], phase)
+    from recbole_ilm.cache import backbone_seed
+
+    seed = phase_seed(backbone_seed(config) if phase == 0 else config["seed"], phase)
     init_seed(seed + config["local_rank"], config["reproducibility"])
     if train_data is not None:
         train_data.generator.manual_seed(seed)

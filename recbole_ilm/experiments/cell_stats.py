@@ -1,0 +1,72 @@
+"""What a benchmark cell reports beside RecBole's metrics: examples seen in training, the evaluation time of all
+test users and NDCG@10 by target popularity.
+
+One timed full-ranking pass over the test users, through RecBole's own batch step (``_full_sort_batch_eval``:
+padding and the user's training history masked), so plugin and RecBole models are scored alike. Test targets are
+split into thirds by their training count (bottom / middle / top), CoLLM's warm/cold view.
+"""
+
+import time
+
+import numpy as np
+import torch
+
+
+@torch.no_grad()
+def target_ranks(trainer, test_data):
+    """``(ranks, targets)``: 0-based rank of each test target among all items (ties counted against it), and the
+    target item ids, one row per test interaction."""
+    trainer.model.eval()
+    trainer.tot_item_num = test_data._dataset.item_num
+    trainer.item_tensor = test_data._dataset.get_item_feature().to(trainer.device)
+    ranks, targets = [], []
+    for batched in test_data:
+        _, scores, positive_u, positive_i = trainer._full_sort_batch_eval(batched)
+        target_scores = scores[positive_u, positive_i]
+        better = (scores[positive_u] >= target_scores.unsqueeze(1)).sum(dim=1) - 1
+        ranks.append(better.cpu())
+        targets.append(positive_i.cpu())
+    return torch.cat(ranks).numpy(), torch.cat(targets).numpy()
+
+
+def ndcg_at(ranks, k=10):
+    """NDCG@k of one relevant item per row from its 0-based rank."""
+    ranks = np.asarray(ranks)
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
+def popularity_thirds(train_dataset, targets):
+    """Index arrays of the test rows whose target is in the bottom / middle / top third by training count, and
+    each third's training-count range."""
+    counts = np.bincount(train_dataset.inter_feat[train_dataset.iid_field].numpy(),
+                         minlength=train_dataset.item_num)[targets]
+    order = np.argsort(counts, kind="stable")
+    thirds = np.array_split(order, 3)
+    return {name: (rows, (int(counts[rows].min()), int(counts[rows].max())))
+            for name, rows in zip(("bottom", "middle", "top"), thirds) if len(rows)}
+
+
+def timed_test_ranks(trainer, train_data, test_data, k=10):
+    """``{test_eval_seconds, test_users, ndcg@k, ndcg@k_by_popularity}`` from one timed full-ranking test pass."""
+    start = time.time()
+    ranks, targets = target_ranks(trainer, test_data)
+    seconds = time.time() - start
+    gains = ndcg_at(ranks, k)
+    buckets = {name: {"ndcg": float(gains[rows].mean()), "train_count": list(span), "rows": int(len(rows))}
+               for name, (rows, span) in popularity_thirds(train_data._dataset, targets).items()}
+    return {"test_eval_seconds": round(seconds, 3), "test_users": int(len(ranks)), f"ndcg@{k}": float(gains.mean()),
+            f"ndcg@{k}_by_popularity": buckets}
+
+
+def examples_seen(trainer, train_data):
+    """Training examples seen, per phase for the plugin's trainer (phase 1: item-text / item-item / user-item
+    pairs), else epochs run x training rows (RecBole's trainers)."""
+    throughput = getattr(trainer, "throughput", None)
+    if throughput:
+        return {f"phase{p}": int(sum(e["examples"] for e in epochs)) for p, epochs in sorted(throughput.items())}
+    return {"train": len(trainer.train_loss_dict) * len(train_data.dataset)}
+
+
+def cell_stats(trainer, train_data, test_data):
+    """The extra numbers of a benchmark cell (passed to ``run_recbole_ilm(after_test=...)``)."""
+    return {"examples_seen": examples_seen(trainer, train_data), **timed_test_ranks(trainer, train_data, test_data)}

@@ -1,0 +1,31 @@
+"""Issue 12's per-cell numbers: examples seen, the timed test pass and NDCG@10 by target popularity."""
+
+import numpy as np
+import pytest
+
+from recbole_ilm.experiments.cell_stats import cell_stats, ndcg_at
+from recbole_ilm.quick_start import run_recbole_ilm
+
+
+def test_ndcg_of_one_relevant_item_by_rank():
+    np.testing.assert_allclose(ndcg_at([0, 1, 2, 9, 10, 500]), [1, 1 / np.log2(3), 0.5, 1 / np.log2(11), 0, 0])
+
+
+@pytest.mark.parametrize("model_name, extra", [("SASRec", {"epochs": 2}), ("MLPAdapter", {})])
+def test_timed_test_pass_agrees_with_recbole_and_splits_targets_in_thirds(toy, model_name, extra):
+    result = run_recbole_ilm(model=model_name, dataset="toy", config_dict=toy(**extra), after_test=cell_stats)
+    stats = result["after_test"]
+    assert stats["ndcg@10"] == pytest.approx(float(result["test_result"]["ndcg@10"]), abs=1e-4)
+    buckets = stats["ndcg@10_by_popularity"]
+    assert sum(b["rows"] for b in buckets.values()) == stats["test_users"]
+    assert max(b["rows"] for b in buckets.values()) - min(b["rows"] for b in buckets.values()) <= 1
+    assert buckets["bottom"]["train_count"][1] <= buckets["middle"]["train_count"][0]
+    assert buckets["middle"]["train_count"][1] <= buckets["top"]["train_count"][0]
+    weighted = sum(b["ndcg"] * b["rows"] for b in buckets.values()) / stats["test_users"]
+    assert weighted == pytest.approx(stats["ndcg@10"])
+    seen = stats["examples_seen"]
+    if model_name == "SASRec":
+        assert seen["train"] > 0 and seen["train"] % 2 == 0
+    else:
+        assert set(seen) == {"phase0", "phase2"} and seen["phase2"] > 0
+    assert 0 <= stats["test_eval_seconds"] < result["after_test"]["test_users"]  # seconds, not ms

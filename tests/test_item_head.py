@@ -1,0 +1,100 @@
+"""Issue 12, lever 2: the item-token output head (``retrieval_head: item_tokens``)."""
+
+import pytest
+import torch
+
+from helpers import build
+from recbole_ilm.checkpoint_io import read_checkpoint
+from recbole_ilm.errors import ILMConfigError
+from recbole_ilm.quick_start import run_recbole_ilm
+from recbole_ilm.retrieval.item_head import shared_prefix
+
+KEYS = ("prompt_ids", "prompt_mask", "prompt_slot_item", "prompt_slot_user", "prompt_slot_rank")
+
+
+def brute_force_item_scores(model, row):
+    """One unpadded prompt: the LLM's full output (with its LM head's input read from output_hidden_states) at the
+    answer position, dotted with each item's own tokens, encoded one item at a time."""
+    embeds = model.embed_prompt(row)
+    prefix = torch.as_tensor(model.prompts.item_tokens[1]).view(1, -1)
+    shared = 0
+    while shared < prefix.shape[1] and (torch.as_tensor(model.prompts.item_tokens[1:, shared]) == prefix[0, shared]).all():
+        shared += 1
+    prefix = prefix[:, :shared]
+    embeds = torch.cat([embeds, model.llm.get_input_embeddings()(prefix)], dim=1)
+    out = model.llm(inputs_embeds=embeds, output_hidden_states=True)  # one row: no mask, default positions
+    hidden = out.hidden_states[-1][0, -1]
+    scores = [float("-inf")]
+    for item in range(1, model.cf_item.shape[0]):
+        tokens = model.encode_entities(model.cf_item[item : item + 1])[0]  # [N, D]
+        scores.append(float(hidden @ (model.item_head.proj.weight @ tokens.mean(dim=0))))
+    return torch.tensor(scores)
+
+
+@pytest.mark.parametrize("model_name", ["ILM", "MLPAdapter"])
+def test_item_head_scores_equal_brute_force_dot_products(catalogue, model_name):
+    make, name = catalogue
+    config, ds, (train, valid, test), model = build(model_name, make(retrieval_head="item_tokens"), dataset=name)
+    model.eval()
+    if name == "wide":
+        assert model.cf_item.shape[0] - 1 >= 150
+    inter = next(iter(valid))[0]
+    lengths = torch.tensor([10, 7, 3, 1, 5, 10]).clamp(max=inter["item_length"][:6])
+    batch = model.prompts.build(inter["user_id"][:6], inter["item_id_list"][:6], lengths, ["sequential"] * 6,
+                                [0] * 6, with_slots=True)
+    widths = [int(batch["prompt_mask"][b].sum()) for b in range(6)]
+    assert len(set(widths)) > 2  # padded by different amounts
+    with torch.no_grad():
+        fast = model.full_sort_predict(batch)
+        assert fast.shape == (6, model.cf_item.shape[0]) and torch.isinf(fast[:, 0]).all()
+        for b in range(6):
+            slow = brute_force_item_scores(model, {k: batch[k][b : b + 1, -widths[b]:] for k in KEYS})
+            torch.testing.assert_close(fast[b, 1:], slow[1:], atol=1e-4, rtol=1e-4)
+
+
+def test_item_head_trains_the_encoder_and_head_not_the_llm(toy):
+    first = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(phase=0))
+    before = read_checkpoint(first["saved_model_file"])["state_dict"]
+    result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(
+        phase=2, init_checkpoint=first["saved_model_file"], retrieval_head="item_tokens", epochs=2))
+    assert set(result["test_result"]) == {"hit@5", "hit@10", "ndcg@5", "ndcg@10", "mrr@5", "mrr@10"}
+    after = read_checkpoint(result["saved_model_file"])["state_dict"]
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("llm."))
+    assert "item_head.proj.weight" in after
+    assert not torch.equal(before["item_encoder.adaptor.weight"], after["item_encoder.adaptor.weight"])
+
+
+def test_shared_prefix_of_item_ids():
+    table = [[0, 0, 0], [5, 1, 2], [5, 1, 3], [5, 2, 2]]
+    assert shared_prefix(table).tolist() == [5]
+    assert shared_prefix([[0, 0], [5, 1], [6, 1]]).tolist() == []
+
+
+@pytest.mark.parametrize("model_name, overrides, words", [
+    ("BackboneOnly", {}, ["retrieval_head: item_tokens", "BackboneOnly"]),
+    ("ILM", {"eval_mode": "beam"}, ["eval_mode: beam", "full_sort"]),
+])
+def test_item_head_refuses_what_it_cannot_do(toy, model_name, overrides, words):
+    with pytest.raises(ILMConfigError) as err:
+        build(model_name, toy(retrieval_head="item_tokens", **overrides))
+    assert all(w in str(err.value) for w in words)
+
+
+def test_backbone_seed_shares_one_backbone_across_seeds(toy, tmp_path, caplog):
+    """A run with seed 11 and backbone_seed 7 trains exactly the backbone (and ids) of a seed-7 run, and finds the
+    seed-7 run's cached backbone."""
+    import logging
+
+    def backbone(**overrides):  # read at once: runs in the same second share a checkpoint file name
+        saved = read_checkpoint(run_recbole_ilm(model="BackboneOnly", dataset="toy",
+                                                config_dict=toy(**overrides))["saved_model_file"])
+        return {k: v for k, v in saved["state_dict"].items() if k.startswith("llm.")}, saved["prompts"]
+
+    (a, ids_a), (b, ids_b) = backbone(seed=7), backbone(seed=11, backbone_seed=7,
+                                                        ilm_cache_dir=str(tmp_path / "other_cache"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a) and ids_a == ids_b
+    c, _ = backbone(seed=11, ilm_cache_dir=str(tmp_path / "third_cache"))
+    assert not all(torch.equal(a[k], c[k]) for k in a)  # the seed alone changes it
+    caplog.set_level(logging.INFO)
+    run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(seed=11, backbone_seed=7, state="INFO"))
+    assert "pretrained backbone loaded from" in caplog.text
