@@ -31,6 +31,18 @@ class IdIndex:
         digits = int(math.ceil(digits / digits_per_token) * digits_per_token)
         return cls(prefix, codes, digits, digits_per_token)
 
+    @classmethod
+    def ordered(cls, prefix, order, num_ids, digits_per_token=2):
+        """Index the real ids so that ``order[k]`` gets code ``k + 1`` (neighbours in the order share leading
+        digit chunks; see :mod:`recbole_ilm.data.item_order`)."""
+        order = np.asarray(order, dtype=np.int64)
+        if sorted(order.tolist()) != list(range(1, num_ids)):
+            raise ValueError("an id order must list every real id 1..n once")
+        codes = np.zeros(num_ids, dtype=np.int64)
+        codes[order] = np.arange(1, num_ids)
+        digits = int(math.ceil(max(1, len(str(num_ids - 1))) / digits_per_token) * digits_per_token)
+        return cls(prefix, codes, digits, digits_per_token)
+
     def __len__(self):
         return len(self.codes)
 

@@ -20,7 +20,32 @@ def prompt_cache_dir(config, dataset):
         "templates": TEMPLATE_VERSION,
         "llm_path": os.path.abspath(config["llm_path"]) if config["llm_path"] else None,
     }
+    scheme = config["item_indexing"] or "random"
+    if scheme != "random":  # (random ids keep the key they had before item_indexing existed)
+        key["item_indexing"] = scheme
+        if scheme == "semantic":
+            key["cf"] = {"source": config["cf_source"], **options_key(config, "ials"),
+                         "checkpoint": config["cf_checkpoint"], "file": config["cf_embedding_file"]}
     return cache_path(config, "prompts", key)
+
+
+def item_index(config, dataset, seed, digits):
+    """The item id index of ``item_indexing``: a seeded random permutation, or an order with collaborative
+    structure computed from the training split (:mod:`recbole_ilm.data.item_order`)."""
+    scheme = config["item_indexing"] or "random"
+    if scheme == "random":
+        return IdIndex.random("item_", dataset.item_num, seed, digits)
+    from recbole_ilm.data.item_order import item_order
+
+    if scheme == "collaborative":
+        from recbole_ilm.cf.ials import training_matrix
+
+        order = item_order(scheme, matrix=training_matrix(dataset))
+    else:
+        from recbole_ilm.cf import get_cf_embeddings
+
+        order = item_order(scheme, cf_items=get_cf_embeddings(config, dataset)[1])
+    return IdIndex.ordered("item_", order, dataset.item_num, digits)
 
 
 def render_corpus(item_index, user_index, max_history, rng, per_template=200):
@@ -82,8 +107,10 @@ def get_prompt_builder(config, dataset):
         if os.path.isfile(path):
             indexes[name] = IdIndex.load(path)
         else:
-            offset = 0 if name == "item" else 1
-            indexes[name] = IdIndex.random(f"{name}_", num, seed + offset, digits)
+            if name == "item":
+                indexes[name] = item_index(config, dataset, seed, digits)
+            else:
+                indexes[name] = IdIndex.random("user_", num, seed + 1, digits)
             indexes[name].save(path)
     if config["llm_path"]:
         tokenizer = HFTokenizer(config["llm_path"])
