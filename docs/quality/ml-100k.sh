@@ -1,11 +1,14 @@
 #!/bin/bash
 # Issue 12 cells on ml-100k, 2 CPU cores, one torch process at a time (the harness skips finished cells).
-# Every LLM cell shares one phase-0 backbone (backbone_seed 2020, up to 20 epochs with early stopping, cached);
-# phase 2 runs up to 6 epochs with early stopping on valid NDCG@10 (stopping_step 3).
+# Every LLM cell shares one phase-0 backbone (backbone_seed 2020: up to 20 epochs, early stopping, cached);
+# phase 2 runs up to 6 epochs with early stopping on valid NDCG@10 (stopping_step 3). SASRec / GRU4Rec: up to
+# 50 epochs, RecBole's stopping_step 10. Usage: docs/quality/ml-100k.sh [OUT] [extra --set options]
 set -e
-COMMON=(--datasets ml-100k --out docs/quality --protocols ""
-        --set backbone_epochs=20 --set backbone_seed=2020 --set epochs=6)
+OUT=${1:-docs/quality}; shift || true
+COMMON=(--datasets ml-100k --out "$OUT" --protocols ""
+        --set backbone_epochs=20 --set backbone_seed=2020 --set epochs=6
+        --set SASRec:epochs=50 --set GRU4Rec:epochs=50 "$@")
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 \
     --models BackboneOnly,ILM-head,ILM-rand-head,ILM-paper,MLPAdapter-head
-python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,2022 \
-    --models ILM-head,ILM-rand-head
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,2022 --models ILM-head,ILM-rand-head
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 --models SASRec,GRU4Rec
