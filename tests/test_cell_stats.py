@@ -29,3 +29,10 @@ def test_timed_test_pass_agrees_with_recbole_and_splits_targets_in_thirds(toy, m
     else:
         assert set(seen) == {"phase0", "phase2"} and seen["phase2"] > 0
     assert 0 <= stats["test_eval_seconds"] < result["after_test"]["test_users"]  # seconds, not ms
+
+
+def test_a_cached_backbone_still_counts_the_examples_it_was_trained_on(toy):
+    first = run_recbole_ilm(model="BackboneOnly", dataset="toy", config_dict=toy(), after_test=cell_stats)
+    again = run_recbole_ilm(model="MLPAdapter", dataset="toy", config_dict=toy(), after_test=cell_stats)
+    assert first["after_test"]["examples_seen"]["phase0"] > 0
+    assert again["after_test"]["examples_seen"]["phase0"] == first["after_test"]["examples_seen"]["phase0"]

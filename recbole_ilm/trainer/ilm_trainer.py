@@ -13,6 +13,7 @@ phase k, starting from ``init_checkpoint`` (or the cached backbone). A resume fi
 (``<model>-<dataset>-<time>.resume.pth``) is rewritten after every epoch; ``resume: <file>`` continues from it.
 """
 
+import json
 import os
 from time import time
 
@@ -30,6 +31,7 @@ from recbole_ilm.trainer.resume import ResumePoints, restore_rng, seed_phase
 from recbole_ilm.trainer.throughput import Meter, describe, flops_per_token, peak_flops, precision, use_bf16
 
 BACKBONE, ALIGNMENT, RETRIEVAL = 0, 1, 2
+TRAINING_RECORD = "phase0_training.json"  # beside a cached backbone: its per-epoch examples, tokens, seconds
 
 
 def backbone_dir(config, model):
@@ -136,6 +138,10 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         from transformers import AutoModelForCausalLM
 
         self.model.llm.load_state_dict(AutoModelForCausalLM.from_pretrained(folder).state_dict())
+        record = os.path.join(folder, TRAINING_RECORD)
+        if os.path.isfile(record):  # what training the cached backbone took (examples seen, per epoch)
+            with open(record, encoding="utf-8") as f:
+                self.throughput[BACKBONE] = json.load(f)["throughput"]
         self.logger.info(set_color("Phase 0 skipped", "pink") + f": pretrained backbone loaded from {folder}")
         return True
 
@@ -164,6 +170,8 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
             if self.config["local_rank"] == 0:
                 with atomic_folder(folder) as tmp:
                     self.model.llm.save_pretrained(tmp)
+                    with open(os.path.join(tmp, TRAINING_RECORD), "w", encoding="utf-8") as f:
+                        json.dump({"throughput": self.throughput.get(BACKBONE, [])}, f)
             self._barrier()
             self.logger.info(set_color("Phase 0 done", "pink") + f" in {time() - start:.1f}s; backbone saved to "
                                                                   f"{folder}")
