@@ -107,8 +107,9 @@ SPEC = {
     "resume": ("string or null", None, "A *.resume.pth file of an interrupted run: continue where it stopped."),
     "beam_size": ("positive int", None, "Beams for eval_mode beam / beam_constrained."),
     "eval_mode": ("string", {"full_sort", "beam", "beam_constrained"}, "Test protocol."),
-    "retrieval_head": ("string", {"generative", "item_tokens"}, "Phase 2: generative = the LLM spells the id; "
-                       "item_tokens = hidden state x every item's own tokens, CE over the catalogue."),
+    "retrieval_head": ("string", {"generative", "item_tokens", "hybrid"}, "Phase 2: generative = the LLM spells "
+                       "the id; item_tokens = hidden state x every item's own tokens, CE over the catalogue; hybrid = "
+                       "the id's log-likelihood + that head, CE over the catalogue."),
     "lr_schedule": ("string", {"constant", "linear", "cosine"}, "Phases 0 and 2, per batch, after warm-up."),
     "warmup_ratio": ("number in [0, 1)", None, "Share of a phase's steps used for linear warm-up."),
     "mixed_precision": ("string", {"none", "bf16"}, "bf16: autocast on CUDA (a CPU run stays fp32)."),

@@ -98,3 +98,36 @@ def test_backbone_seed_shares_one_backbone_across_seeds(toy, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(seed=11, backbone_seed=7, state="INFO"))
     assert "pretrained backbone loaded from" in caplog.text
+
+
+def test_hybrid_scores_are_id_log_likelihood_plus_head_and_start_as_generative(catalogue):
+    from test_retrieval import brute_force_scores
+
+    make, name = catalogue
+    config, ds, (train, valid, test), model = build("ILM", make(retrieval_head="hybrid"), dataset=name)
+    model.eval()
+    inter = next(iter(valid))[0]
+    lengths = torch.tensor([10, 7, 3, 1]).clamp(max=inter["item_length"][:4])
+    batch = model.prompts.build(inter["user_id"][:4], inter["item_id_list"][:4], lengths, ["sequential"] * 4,
+                                [0] * 4, with_slots=True)
+    with torch.no_grad():
+        generative = brute_force_scores(model, batch)
+        torch.testing.assert_close(model.full_sort_predict(batch)[:, 1:], generative[:, 1:], atol=2e-5, rtol=1e-5)
+        torch.nn.init.normal_(model.item_head.proj.weight, std=0.5)  # a trained head
+        fast = model.full_sort_predict(batch)
+        widths = [int(batch["prompt_mask"][b].sum()) for b in range(4)]
+        for b in range(4):
+            row = {k: batch[k][b : b + 1, -widths[b]:] for k in KEYS}
+            head = brute_force_item_scores(model, row)
+            torch.testing.assert_close(fast[b, 1:], generative[b, 1:] + head[1:], atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(fast[:, 1:], generative[:, 1:])
+
+
+def test_hybrid_trains_through_both_scores(toy):
+    config, ds, (train, valid, test), model = build("ILM", toy(retrieval_head="hybrid"))
+    model.set_phase(2)
+    loss = model.calculate_loss(next(iter(train)))
+    loss.backward()
+    assert model.item_head.proj.weight.grad.abs().sum() > 0
+    assert model.item_encoder.adaptor.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.llm.parameters())

@@ -74,13 +74,18 @@ def new_cache(llm):
         return DynamicCache()
 
 
-def run_llm(llm, inputs_embeds, attention_mask, position_ids, cache=None, keep=0):
-    """Logits of the last ``keep`` positions (all when 0); ``cache`` (a DynamicCache) is extended in place."""
+def run_llm(llm, inputs_embeds, attention_mask, position_ids, cache=None, keep=0, hidden=False):
+    """Logits of the last ``keep`` positions (all when 0); ``cache`` (a DynamicCache) is extended in place. With
+    ``hidden`` also the final (normed) hidden states of those positions: ``(logits, hidden)``."""
     kwargs = {"inputs_embeds": inputs_embeds, "attention_mask": attention_mask, "position_ids": position_ids,
-              "use_cache": cache is not None, "logits_to_keep": keep}
+              "use_cache": cache is not None, "logits_to_keep": keep, "output_hidden_states": hidden}
     if cache is not None:
         kwargs[_cache_kwarg(llm)] = cache
-    return llm(**kwargs).logits
+    out = llm(**kwargs)
+    if not hidden:
+        return out.logits
+    states = out.hidden_states[-1]
+    return out.logits, (states[:, -keep:] if keep else states)
 
 
 def last_hidden_state(llm, inputs_embeds, attention_mask, position_ids):

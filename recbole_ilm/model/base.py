@@ -8,7 +8,8 @@ Phases (driven by :class:`recbole_ilm.trainer.ILMTrainer`):
 * ``phase = 0``: the LLM itself trains as a plain causal LM on text-only prompts (the backbone pretraining);
 * ``phase = 2``: the LLM is frozen; only the item encoder trains, on the next-token loss of the target id
   (``retrieval_head: generative``, the paper's) or on cross-entropy over the catalogue through the item-token head
-  (``retrieval_head: item_tokens``, :mod:`recbole_ilm.retrieval.item_head`).
+  (``retrieval_head: item_tokens``, :mod:`recbole_ilm.retrieval.item_head`), or on cross-entropy over the
+  catalogue of the sum of both scores (``retrieval_head: hybrid``: the id's exact log-likelihood plus the head).
 """
 
 import torch
@@ -23,7 +24,7 @@ from recbole_ilm.retrieval.interleave import interleave
 from recbole_ilm.llm.backbone import (build_backbone, freeze, last_hidden_state, load_causal_lm, prompt_positions,
                                       run_llm)
 from recbole_ilm.retrieval.item_head import ItemTokenHead, shared_prefix
-from recbole_ilm.retrieval.scoring import IdTrie, beam_search, score_all_items
+from recbole_ilm.retrieval.scoring import IdTrie, beam_search, item_log_likelihoods, score_all_items
 
 
 def normalised_table(table):
@@ -87,18 +88,27 @@ class FrozenLLMRecommender(SequentialRecommender):
             )
 
     def _build_item_head(self, config):
-        """The item-token output head (``retrieval_head: item_tokens``), or None for generative retrieval."""
-        if config["retrieval_head"] != "item_tokens":
+        """The item-token output head (``retrieval_head: item_tokens`` or ``hybrid``), or None (generative)."""
+        head = config["retrieval_head"]
+        self.hybrid = head == "hybrid"
+        if head == "generative":
             return None
         if self.item_encoder is None:
-            raise ILMConfigError(f"retrieval_head: item_tokens scores items with their item tokens, but "
+            raise ILMConfigError(f"retrieval_head: {head} scores items with their item tokens, but "
                                  f"{type(self).__name__} has none; use retrieval_head: generative (or ILM / "
                                  f"MLPAdapter)")
         if config["eval_mode"] != "full_sort":
-            raise ILMConfigError(f"eval_mode: {config['eval_mode']} walks the id trie of generative retrieval; with "
-                                 f"retrieval_head: item_tokens use eval_mode: full_sort")
-        self.register_buffer("answer_prefix", shared_prefix(self.prompts.item_tokens), persistent=False)
-        return ItemTokenHead(self.llm_width)
+            raise ILMConfigError(f"eval_mode: {config['eval_mode']} is the beam search of generative retrieval; "
+                                 f"with retrieval_head: {head} use eval_mode: full_sort")
+        prefix = shared_prefix(self.prompts.item_tokens)
+        if self.hybrid and len(prefix) != 1:
+            raise ILMConfigError(f"retrieval_head: hybrid needs item ids that all start with one shared token "
+                                 f"(the plugin's tokenizer: item_); these share {len(prefix)}")
+        self.register_buffer("answer_prefix", prefix, persistent=False)
+        head = ItemTokenHead(self.llm_width)
+        if self.hybrid:  # starts as generative retrieval exactly; the head learns what the ids miss
+            torch.nn.init.zeros_(head.proj.weight)
+        return head
 
     # ------------------------------------------------------------------ subclass hooks
     def build_item_encoder(self, config, dataset):
@@ -156,10 +166,16 @@ class FrozenLLMRecommender(SequentialRecommender):
                           items, lambda ids: self.encode_entities(self.cf_user[ids]))
 
     def item_head_scores(self, batch):
-        """``[B, n + 1]`` item-token head scores of every item (one LLM pass; see ``retrieval_head``)."""
+        """``[B, n + 1]`` item-token head scores of every item (one LLM pass; see ``retrieval_head``); hybrid: plus
+        each id's exact log-likelihood (the trie walk, whose first step is the head's answer position)."""
         tokens = self.encode_entities(self.cf_item)
         embeds = self.embed_prompt(batch, tokens)
         mask = batch["prompt_mask"]
+        if self.hybrid:
+            if self.meter is not None:
+                self.meter.add(mask.shape[0], mask.sum())
+            log_likelihood, hidden = item_log_likelihoods(self.llm, embeds, mask, self.trie, answer_state=True)
+            return log_likelihood + self.item_head.scores(hidden, self.item_head.item_table(tokens[1:]))
         prefix = self.answer_prefix.to(mask.device).expand(mask.shape[0], -1)
         embeds = torch.cat([embeds, self.llm.get_input_embeddings()(prefix)], dim=1)
         mask = torch.cat([mask, torch.ones_like(prefix)], dim=1)

@@ -55,8 +55,9 @@ class _Tree:
         self.root_logits = logits[:, -1].float()
         self.chain = torch.zeros(mask.shape[0], 1, 0, dtype=torch.long, device=mask.device)
 
-    def feed(self, tokens, parents, depth):
-        """Feed ``tokens [B, M]`` at ``depth`` whose parents index the previous level; returns logits [B, M, V]."""
+    def feed(self, tokens, parents, depth, hidden=False):
+        """Feed ``tokens [B, M]`` at ``depth`` whose parents index the previous level; returns logits [B, M, V]
+        (with ``hidden``: and the nodes' final hidden states [B, M, D])."""
         b, m = tokens.shape
         dev = tokens.device
         own = (self.width + torch.arange(m, device=dev)).view(1, m, 1).expand(b, m, 1)
@@ -68,15 +69,17 @@ class _Tree:
         allowed.scatter_(2, t + chain, True)
         embeds = self.llm.get_input_embeddings()(tokens)
         positions = (self.last_pos + depth).unsqueeze(1).expand(b, m)
-        logits = run_llm(self.llm, embeds, additive_mask(allowed, embeds.dtype), positions, self.cache)
+        out = run_llm(self.llm, embeds, additive_mask(allowed, embeds.dtype), positions, self.cache, hidden=hidden)
         self.chain, self.width = chain, self.width + m
-        return logits.float()
+        return (out[0].float(), out[1]) if hidden else out.float()
 
 
-@torch.no_grad()
-def score_all_items(llm, embeds, mask, trie):
-    """``[B, num_items + 1]`` exact log-likelihoods of every item's id tokens (column 0, padding, is -inf)."""
+def item_log_likelihoods(llm, embeds, mask, trie, answer_state=False):
+    """``[B, num_items + 1]`` exact log-likelihoods of every item's id tokens (column 0, padding, is -inf), with
+    gradients. ``answer_state``: also return the final hidden state ``[B, D]`` at the ids' shared first token (the
+    item head's answer position; the trie's first level must be that one token)."""
     tree = _Tree(llm, embeds, mask)
+    state = None
     b = embeds.shape[0]
     logz = torch.logsumexp(tree.root_logits, dim=-1, keepdim=True)
     node_logits = (tree.root_logits - logz).unsqueeze(1)  # [B, 1, V] log-probs at depth-0 nodes
@@ -85,11 +88,20 @@ def score_all_items(llm, embeds, mask, trie):
         tokens = trie.level_tokens[d - 1].to(embeds.device)
         parents = trie.level_parent[d - 1].to(embeds.device)
         cum = cum[:, parents] + node_logits[:, parents, tokens]
-        logits = tree.feed(tokens.unsqueeze(0).expand(b, -1), parents.unsqueeze(0).expand(b, -1), d)
+        want = answer_state and d == 1
+        out = tree.feed(tokens.unsqueeze(0).expand(b, -1), parents.unsqueeze(0).expand(b, -1), d, hidden=want)
+        logits, state = (out[0], out[1][:, 0]) if want else (out, state)
         node_logits = torch.log_softmax(logits, dim=-1)
     leaf_parent = trie.item_nodes[-1].to(embeds.device)
     scores = cum[:, leaf_parent] + node_logits[:, leaf_parent, trie.item_last[:, -1].to(embeds.device)]
-    return torch.cat([torch.full((b, 1), float("-inf"), device=embeds.device), scores], dim=1)
+    scores = torch.cat([torch.full((b, 1), float("-inf"), device=embeds.device), scores], dim=1)
+    return (scores, state) if answer_state else scores
+
+
+@torch.no_grad()
+def score_all_items(llm, embeds, mask, trie):
+    """:func:`item_log_likelihoods` without gradients: the exact full-ranking scores of generative retrieval."""
+    return item_log_likelihoods(llm, embeds, mask, trie)
 
 
 @torch.no_grad()
