@@ -108,7 +108,7 @@ def seen(cells):
 def eval_seconds(cells):
     if not all("stats" in c for c in cells):
         return "—"
-    return f"{sum(c['stats']['test_eval_seconds'] for c in cells) / len(cells):.1f}"
+    return f"{sum(c['stats']['test_eval_seconds'] for c in cells) / len(cells):.2f}"
 
 
 def collect(out, dataset, labels, seeds):
