@@ -23,3 +23,8 @@ def test_benchmark_smoke_writes_table_chart_and_resumes(tmp_path):
     assert cell["config"]["phase1_epochs"] == 0 and 0 <= cell["test"]["ndcg@10"] <= 1
     second = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert second.returncode == 0 and second.stdout.count("[done]") == 2 and "[run ]" not in second.stdout
+    assert "| SASRec | 1 |" in table and "NDCG@10 by target popularity" in table and " | — |" not in table
+    report = subprocess.run(cmd[:5] + ["SASRec,GRU4Rec"] + cmd[6:] + ["--report"], capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=300)
+    assert report.returncode == 0 and "[run ]" not in report.stdout and "| GRU4Rec |" not in report.stdout
+    assert "| SASRec | 1 |" in report.stdout

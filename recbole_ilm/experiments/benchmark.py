@@ -186,6 +186,8 @@ def main(argv=None):
     parser.add_argument("--set", action="append",
                         help="key=value override for every cell, or Label:key=value for one model label")
     parser.add_argument("--smoke", action="store_true", help="tiny settings: tests the harness in minutes")
+    parser.add_argument("--report", action="store_true",
+                        help="run nothing: write the table and chart from the finished cells only")
     parser.add_argument("--cell", nargs=3, metavar=("MODEL", "DATASET", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     protocols = [p for p in args.protocols.split(",") if p]
@@ -196,7 +198,7 @@ def main(argv=None):
         return 0
     labels, datasets = args.models.split(","), args.datasets.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
-    for dataset in datasets:
+    for dataset in datasets if not args.report else ():
         for label in labels:
             for seed in seeds:
                 if os.path.isfile(cell_path(args.out, dataset, label, seed)):
