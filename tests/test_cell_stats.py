@@ -36,3 +36,9 @@ def test_a_cached_backbone_still_counts_the_examples_it_was_trained_on(toy):
     again = run_recbole_ilm(model="MLPAdapter", dataset="toy", config_dict=toy(), after_test=cell_stats)
     assert first["after_test"]["examples_seen"]["phase0"] > 0
     assert again["after_test"]["examples_seen"]["phase0"] == first["after_test"]["examples_seen"]["phase0"]
+
+
+def test_cells_keep_per_row_ranks_for_paired_comparisons(toy):
+    stats = run_recbole_ilm(model="SASRec", dataset="toy", config_dict=toy(epochs=1), after_test=cell_stats)["after_test"]
+    assert len(stats["test_ranks"]) == len(stats["test_targets"]) == stats["test_users"]
+    assert np.mean(ndcg_at(stats["test_ranks"])) == pytest.approx(stats["ndcg@10"])

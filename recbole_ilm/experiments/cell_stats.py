@@ -47,7 +47,8 @@ def popularity_thirds(train_dataset, targets):
 
 
 def timed_test_ranks(trainer, train_data, test_data, k=10):
-    """``{test_eval_seconds, test_users, ndcg@k, ndcg@k_by_popularity}`` from one timed full-ranking test pass."""
+    """``{test_eval_seconds, test_users, ndcg@k, ndcg@k_by_popularity, test_ranks, test_targets}`` from one timed
+    full-ranking test pass."""
     start = time.time()
     ranks, targets = target_ranks(trainer, test_data)
     seconds = time.time() - start
@@ -55,7 +56,9 @@ def timed_test_ranks(trainer, train_data, test_data, k=10):
     buckets = {name: {"ndcg": float(gains[rows].mean()), "train_count": list(span), "rows": int(len(rows))}
                for name, (rows, span) in popularity_thirds(train_data._dataset, targets).items()}
     return {"test_eval_seconds": round(seconds, 3), "test_users": int(len(ranks)), f"ndcg@{k}": float(gains.mean()),
-            f"ndcg@{k}_by_popularity": buckets}
+            f"ndcg@{k}_by_popularity": buckets,
+            # per test row, in the test loader's (fixed) order: paired comparisons between cells
+            "test_ranks": ranks.astype(int).tolist(), "test_targets": targets.astype(int).tolist()}
 
 
 def examples_seen(trainer, train_data):
