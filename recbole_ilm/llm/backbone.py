@@ -30,6 +30,15 @@ def build_backbone(config, tokenizer):
     return LlamaForCausalLM(llama_config)
 
 
+def reinit_backbone(llm, config, tokenizer, seed):
+    """Give ``llm`` the initial weights :func:`build_backbone` draws after seeding with ``seed`` (as the model's
+    constructor does with ``seed``), so the backbone of ``backbone_seed = s`` is the one a run with seed s trains."""
+    from recbole.utils import init_seed
+
+    init_seed(seed, config["reproducibility"])
+    llm.load_state_dict(build_backbone(config, tokenizer).state_dict())
+
+
 def load_causal_lm(path):
     """A local Hugging Face causal LM (``llm_path``), with a clear error for anything else."""
     from transformers import AutoConfig, AutoModelForCausalLM

@@ -24,6 +24,7 @@ from recbole.utils import get_local_time, set_color
 
 from recbole_ilm.cache import atomic_folder, backbone_seed, cache_path, options_key
 from recbole_ilm.errors import ILMConfigError
+from recbole_ilm.llm.backbone import reinit_backbone
 from recbole_ilm.trainer.alignment_trainer import AlignmentTrainer, lr_schedule
 from recbole_ilm.trainer.beam_eval import beam_metrics
 from recbole_ilm.trainer.checkpoint import CheckpointCompatMixin
@@ -145,17 +146,6 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         self.logger.info(set_color("Phase 0 skipped", "pink") + f": pretrained backbone loaded from {folder}")
         return True
 
-    def _fresh_backbone(self):
-        """Initial backbone weights drawn from ``backbone_seed`` exactly as the model's constructor draws them from
-        ``seed``, so the cached backbone of (backbone_seed = s) is the one a run with seed s trains."""
-        from recbole.utils import init_seed
-
-        from recbole_ilm.llm.backbone import build_backbone
-
-        init_seed(backbone_seed(self.config) + self.config["local_rank"], self.config["reproducibility"])
-        fresh = build_backbone(self.config, self.model.prompts.tokenizer)
-        self.model.llm.load_state_dict(fresh.state_dict())
-
     def backbone(self, resume=None):
         """Phase 0: pretrain the LLM on text-only prompts (or load it from the cache)."""
         if self.config["llm_path"]:
@@ -163,7 +153,8 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         elif resume is not None or not self._load_cached_backbone():
             start = time()
             if resume is None and self.config["backbone_seed"] is not None and not self.config["init_checkpoint"]:
-                self._fresh_backbone()
+                reinit_backbone(self.model.llm, self.config, self.model.prompts.tokenizer,
+                                backbone_seed(self.config) + self.config["local_rank"])
             self._recbole_fit(BACKBONE, self.config["backbone_epochs"], self.config["backbone_learning_rate"],
                               resume)
             folder = backbone_dir(self.config, self.model)
