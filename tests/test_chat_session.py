@@ -93,3 +93,27 @@ def test_bad_input_gets_a_message_and_the_conversation_continues():
     s.load_fn = refuse
     assert "was trained on 'ml-1m'" in s.reply("/load other.pth")
     assert "Since you like Star Trek: First Contact" in s.reply("recommend 2")
+
+
+def test_several_ambiguous_mentions_are_asked_one_after_another():
+    s, fakes = session()
+    first = s.reply("I liked Star Trek, Heat and Toy Story")
+    assert "Noted: you like Heat (1995)" in first
+    assert "'Star Trek' could be several" in first and "(Then I will ask about 'Toy Story'.)" in first
+    assert "'Toy Story' could be several" not in first  # one list at a time, so a number is never ambiguous
+    second = s.reply("2")
+    assert "Noted: you like Star Trek: First Contact (1996)" in second and "'Toy Story' could be several" in second
+    assert "Noted: you like Toy Story (2010)" in s.reply("2")
+    assert s.liked == [7, 6, 10]
+
+
+def test_a_pick_finishes_the_request_that_was_ambiguous():
+    s, fakes = session()
+    s.reply("I liked Heat")
+    assert "could be several" in s.reply("describe star trek")
+    assert s.reply("1") == "LLM[Describe the movie {0}.|[9]]" and s.liked == [7]  # described, not noted as liked
+    assert "could be several" in s.reply("compare toy story and star trek")
+    assert "'star trek' could be several" in s.reply("1")  # first title picked, now the second one
+    assert s.reply("2") == "LLM[Compare the movies {0} and {1}.|[1, 6]]"
+    assert "could be several" in s.reply("why star trek")
+    assert s.reply("2").startswith("LLM[Someone enjoyed") and s.liked == [7]

@@ -40,8 +40,8 @@ class ChatSession:
         self.liked, self.rejected, self.shown = [], set(), []
         self.count = DEFAULT_COUNT
         self.focus = None  # the recommended item that "that one" / "it" refers to
-        self.pending = None  # ambiguous mention: candidate ids the user picks from by number
-        self.then_recommend = False  # the ambiguous mention came from "more like ...": recommend after the pick
+        # ambiguous mentions, asked one at a time: (span, candidate ids, what to do with the picked id)
+        self.queue = []
 
     # ------------------------------------------------------------------ entry point
     def reply(self, line):
@@ -54,7 +54,7 @@ class ChatSession:
                     f"(for example, one or two {self.noun} titles at a time).")
         low = text.lower().rstrip("?!. ")
         try:
-            if self.pending and re.fullmatch(r"\d+", low):
+            if self.queue and re.fullmatch(r"\d+", low):
                 return self._pick(int(low))
             if low in ("/help", "help"):
                 return HELP.format(noun=self.noun)
@@ -101,44 +101,53 @@ class ChatSession:
             i = j
         return spans
 
-    def _resolve(self, span):
-        """One item id for a title, or a reply explaining why not (unknown / ambiguous)."""
+    def _resolve(self, span, then=None):
+        """One item id for a title, or a reply explaining why not. An ambiguous title is queued with ``then`` (what
+        to do with the id the user picks; default: note it as liked) and the reply asks for the first queued one."""
         found = self.catalogue.find(span)
         if not found:
             return None, f"I don't know {_a(self.noun)} called '{span}'; check the spelling or try another title."
         if len(found) > 1:
-            self.pending = found
-            options = "\n".join(f"  {k}. {self.catalogue.label(i)}" for k, i in enumerate(found, 1))
-            return None, f"'{span}' could be several {self.noun}s:\n{options}\nReply with a number."
+            self.queue.append((span, found, then or self._noted))
+            return None, self._ask()
         return found[0], None
 
+    def _ask(self):
+        span, found, _ = self.queue[0]
+        options = "\n".join(f"  {k}. {self.catalogue.label(i)}" for k, i in enumerate(found, 1))
+        later = ", ".join(f"'{s}'" for s, _, _ in self.queue[1:])
+        return (f"'{span}' could be several {self.noun}s:\n{options}\nReply with a number."
+                + (f" (Then I will ask about {later}.)" if later else ""))
+
+    def _noted(self, item):
+        self._like(item)
+        return f"Noted: you like {self.catalogue.label(item)}."
+
     def _mentions(self, text):
-        self.then_recommend = False
+        self.queue = []  # a new message replaces questions left unanswered
         added, notes = [], []
         for span in self._spans(text):
+            queued = len(self.queue)
             item, problem = self._resolve(span)
-            if problem:
-                notes.append(problem)
-            elif item is not None:
+            if item is not None:
                 self._like(item)
                 added.append(item)
+            elif len(self.queue) == queued:  # unknown (an ambiguous one is asked below, one at a time)
+                notes.append(problem)
         lines = []
         if added:
             lines.append("Noted: you like " + ", ".join(self.catalogue.label(i) for i in added)
                          + ". Ask me to 'recommend 3' when you are ready.")
-        lines += notes
+        lines += notes + ([self._ask()] if self.queue else [])
         return "\n".join(lines) or HELP.format(noun=self.noun)
 
     def _pick(self, number):
-        if not 1 <= number <= len(self.pending):
-            return f"Please pick a number from 1 to {len(self.pending)}."
-        item, self.pending = self.pending[number - 1], None
-        self._like(item)
-        noted = f"Noted: you like {self.catalogue.label(item)}."
-        if self.then_recommend:
-            self.then_recommend = False
-            return noted + "\n" + self._recommend(self.count)
-        return noted
+        span, found, then = self.queue[0]
+        if not 1 <= number <= len(found):
+            return f"Please pick a number from 1 to {len(found)}."
+        self.queue.pop(0)
+        answer = then(found[number - 1])
+        return answer + ("\n" + self._ask() if self.queue else "")
 
     def _like(self, item):
         if item in self.liked:
@@ -186,12 +195,14 @@ class ChatSession:
         return f"OK, not {self.catalogue.label(item)}.\n" + self._recommend(self.count)
 
     def _more_like(self, title):
-        item, problem = self._resolve(title.strip().rstrip(".!?"))
-        if problem:
-            self.then_recommend = self.pending is not None
-            return problem
+        self.queue = []
+        item, problem = self._resolve(title.strip().rstrip(".!?"), then=self._more_like_item)
+        return problem if problem else self._more_like_item(item)
+
+    def _more_like_item(self, item):
         self._like(item)
-        return self._recommend(self.count, history=self.liked)
+        answer = self._recommend(self.count, history=self.liked)
+        return f"Noted: you like {self.catalogue.label(item)}.\n{answer}"
 
     # ------------------------------------------------------------------ free text from the frozen LLM
     def _named_or_shown(self, low):
@@ -199,15 +210,19 @@ class ChatSession:
                       low)
         rest = re.sub(r"^(the\s+)?(\w+\s+one|#?\d+|last one)$", "", rest).strip()
         if rest and rest not in ("that", "it", "this", "that one", "this one"):
-            return self._resolve(rest)
+            return self._resolve(rest, then=self._why_item)
         return self._which(low), None
 
     def _why(self, low):
+        self.queue = []
         item, problem = self._named_or_shown(low)
         if problem:
             return problem
         if item is None:
             return "Ask me to recommend something first, then ask why."
+        return self._why_item(item)
+
+    def _why_item(self, item):
         self.focus = item
         if self.evidence is not None and any(i != item for i in self.liked):
             return self._grounded_why(item)
@@ -241,9 +256,11 @@ class ChatSession:
         return f"For '{description}', you might try:\n{listing}"
 
     def _describe(self, title):
-        item, problem = self._resolve(title.strip().rstrip(".!?"))
-        if problem:
-            return problem
+        self.queue = []
+        item, problem = self._resolve(title.strip().rstrip(".!?"), then=self._describe_item)
+        return problem if problem else self._describe_item(item)
+
+    def _describe_item(self, item):
         answer = self.say_fn(f"Describe the {self.noun} {{0}}.", [item])
         if self.evidence is None:
             return answer
@@ -253,12 +270,17 @@ class ChatSession:
         parts = [p for p in re.split(r"\s+(?:and|with|vs\.?|versus)\s+|\s*,\s*", text.strip().rstrip(".!?")) if p]
         if len(parts) != 2:
             return f"Name two {self.noun}s to compare, e.g. 'compare Heat and Fargo'."
-        items = []
-        for part in parts:
-            item, problem = self._resolve(part)
+        self.queue = []
+        return self._compare_parts(parts, [])
+
+    def _compare_parts(self, parts, items):
+        """Resolve the remaining titles of a comparison (an ambiguous one is asked, then the rest continues)."""
+        for k, part in enumerate(parts):
+            item, problem = self._resolve(part, then=lambda it, rest=parts[k + 1:], done=items: self._compare_parts(
+                rest, done + [it]))
             if problem:
                 return problem
-            items.append(item)
+            items = items + [item]
         answer = self.say_fn(f"Compare the {self.noun}s {{0}} and {{1}}.", items)
         if self.evidence is None:
             return answer
