@@ -8,7 +8,12 @@ OUT=${1:-docs/quality}; shift || true
 COMMON=(--datasets ml-100k --out "$OUT" --protocols ""
         --set backbone_epochs=20 --set backbone_seed=2020 --set epochs=6
         --set SASRec:epochs=50 --set GRU4Rec:epochs=50 "$@")
+# run this session (2026-11-25/26):
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 \
-    --models BackboneOnly,ILM-head,ILM-rand-head,ILM-paper,MLPAdapter-head
-python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,2022 --models ILM-head,ILM-rand-head
-python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 --models SASRec,GRU4Rec
+    --models BackboneOnly,ILM-paper,MLPAdapter-hybrid,SASRec,GRU4Rec
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,2022 \
+    --models ILM-hybrid,ILM-rand-hybrid,ILM-head
+# next: the item-token head's counterparts, then the baselines' other seeds
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,2022 --models ILM-rand-head
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 --models MLPAdapter-head
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,2022 --models SASRec,GRU4Rec
