@@ -216,7 +216,10 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(table)
-    chart(args.out, datasets, labels, seeds, os.path.join(args.out, "chart.png"))
+    try:
+        chart(args.out, datasets, labels, seeds, os.path.join(args.out, "chart.png"))
+    except ImportError:  # matplotlib is an extra (pip install recbole-ilm[bench]); the table is the result
+        print("no chart: matplotlib is not installed (pip install matplotlib)", file=sys.stderr)
     print(table)
     return 0
 
