@@ -131,3 +131,22 @@ def test_hybrid_trains_through_both_scores(toy):
     assert model.item_head.proj.weight.grad.abs().sum() > 0
     assert model.item_encoder.adaptor.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.llm.parameters())
+
+
+@pytest.mark.parametrize("head", ["item_tokens", "hybrid"])
+def test_phase0_validation_scores_the_backbone_not_the_head(toy, head):
+    """Phase 0 trains and early-stops the backbone on its own next-id likelihood: its validation must not score with
+    the (still random) item-token head, or early stopping keeps an arbitrary epoch (seen on ML-1M)."""
+    config, ds, (train, valid, test), model = build("ILM", toy(retrieval_head=head))
+    _, _, _, generative = build("ILM", toy(retrieval_head="generative"))
+    generative.load_state_dict(model.state_dict(), strict=False)
+    inter = next(iter(valid))[0]
+    with torch.no_grad():
+        for m in (model, generative):
+            m.eval()
+            m.set_phase(0)
+        torch.testing.assert_close(model.full_sort_predict(inter), generative.full_sort_predict(inter))
+        torch.nn.init.normal_(model.item_head.proj.weight)  # hybrid's head starts at zero
+        torch.testing.assert_close(model.full_sort_predict(inter), generative.full_sort_predict(inter))
+        model.set_phase(2)
+        assert not torch.allclose(model.full_sort_predict(inter), generative.full_sort_predict(inter))

@@ -205,7 +205,7 @@ class FrozenLLMRecommender(SequentialRecommender):
 
     def full_sort_predict(self, interaction):
         batch = self._prompt_batch(interaction)
-        if self.item_head is not None:
+        if self.phase != 0 and self.item_head is not None:  # phase 0 validates the backbone's own id likelihood
             return self.item_head_scores(batch)
         return score_all_items(self.llm, self.embed_prompt(batch), batch["prompt_mask"], self.trie)
 
