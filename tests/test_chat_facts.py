@@ -170,3 +170,20 @@ def test_semantic_consistency_scores_equal_paraphrase_and_unrelated():
         [target] * 3)
     assert abs(same - 100) < 1e-3
     assert para > 70 and other < 20 and para > other + 50
+
+
+def test_every_grounded_target_passes_the_fact_check_it_is_scored_by():
+    """A model trained to the targets can only meet the title metric if the targets name the items they are about
+    (the old common / taste / why targets did not: "Both are drama movies.")."""
+    import numpy as np
+
+    from recbole_ilm.chat.tasks import GROUNDED_TASKS, TaskWriter, make_examples
+    from recbole_ilm.experiments.chat_train import subjects
+
+    writer, checker = TaskWriter(FACTS, item_noun="movie", tag_noun="genres"), FactChecker(FACTS)
+    items = np.arange(1, len(FACTS))
+    for task in GROUNDED_TASKS:
+        for example in make_examples(writer, items, np.random.default_rng(0), per_item=3, tasks=(task,)):
+            c = checker.check(example.target, subjects(example), example.items)
+            assert c["title"] == 1.0, (task, example.target)
+            assert c["tag_precision"] in (None, 1.0) and c["year"] in (None, 1.0), (task, example.target)

@@ -127,4 +127,7 @@ def test_chat_evaluation_reports_factual_accuracy_per_task(trained):
         facts = results[task]["facts"]
         assert 0.0 <= facts["title"] <= 1.0 and facts["title_n"] == results[task]["n"]
     assert set(results["all"]["facts"]) == {"title", "tag_precision", "tag_recall", "year"}
-    assert "ILM title" in table({"ILM": results}, ["ILM"]).splitlines()[0]
+    grounded = [results[t]["sc"] for t in ("describe", "compare", "common", "taste", "why")]
+    assert abs(results["grounded"]["sc"] - sum(grounded) / 5) < 1e-9  # the five tasks metadata can ground
+    lines = table({"ILM": results}, ["ILM"]).splitlines()
+    assert "ILM title" in lines[0] and lines[-1].startswith("| grounded |")

@@ -1,7 +1,8 @@
 """Item-grounded text tasks (an ELM-style benchmark built from our own item metadata).
 
 Every prompt refers to items only through item slots (``{0}``, ``{1}`` ... become the item encoder's tokens; the
-title is never in the prompt); every target is written from the item metadata by a template. Items are split into
+title is never in the prompt unless ``chat_grounding: metadata`` adds the catalogue entry); every target is written
+from the item metadata by a template and names the items it is about (so a model trained on them learns to). Items are split into
 train / validation / test so that test items were never seen in phase 2.
 
 Metadata convention: ``item_text_fields`` = [title, detail, tags] (ml-100k/ml-1m: title, year, genres;
@@ -105,23 +106,23 @@ class TaskWriter:
                            f"{_named(f[0])} is a {_tags(f[0], n)}, while {_named(f[1])} is a {_tags(f[1], n)}.")
         if task == "common":
             shared = [t for t in f[0].tags if t in f[1].tags]
-            target = (f"Both are {', '.join(t.lower() for t in shared)} {n}s." if shared else
+            target = (f"{f[0].title} and {f[1].title} are both {', '.join(t.lower() for t in shared)} {n}s."
+                      if shared else
                       f"Not much: {f[0].title} is a {_tags(f[0], n)} and {f[1].title} is a {_tags(f[1], n)}.")
             return Example(task, f"What do the {n}s {{0}} and {{1}} have in common?", items, target)
         if task == "taste":
             counts = Counter(t for x in f for t in x.tags)
             top = [t.lower() for t, _ in counts.most_common(2)]
-            best = max(f, key=lambda x: sum(counts[t] for t in x.tags))
             liked = f"{' and '.join(top)} {n}s" if top else f"{n}s"
             return Example(task, "A user enjoyed {0}, {1} and {2}. Summarise their taste.", items,
-                           f"They like {liked}, such as {best.title}.")
+                           f"They like {liked}: {f[0].title}, {f[1].title} and {f[2].title}.")
         if task == "why":
             shared = [t for t in f[2].tags if any(t in x.tags for x in f[:2])]
             if shared:
                 like = next(x for x in f[:2] if shared[0] in x.tags)
                 target = f"Because {f[2].title} is a {shared[0].lower()} {n}, like {like.title}."
             else:
-                target = f"It would add a {_tags(f[2], n)} to what they watch."
+                target = f"{f[2].title} would add a {_tags(f[2], n)} to what they already like."
             return Example(task, f"Someone enjoyed {{0}} and {{1}}. Why might they like the {n} {{2}}?", items,
                            target)
         raise ValueError(f"unknown task {task}")

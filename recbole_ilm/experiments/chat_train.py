@@ -23,7 +23,7 @@ from recbole_ilm.experiments.common import parse_set
 from recbole_ilm.variants import resolve_variant
 from recbole_ilm.chat.facts import FactChecker, summarise
 from recbole_ilm.chat.grounding import sentence_encoder
-from recbole_ilm.chat.tasks import TASKS, TaskWriter, item_facts, make_examples, split_items
+from recbole_ilm.chat.tasks import GROUNDED_TASKS, TASKS, TaskWriter, item_facts, make_examples, split_items
 
 MODELS = ("ILM", "MLPAdapter")  # item encoders a chat LLM can read (models with item tokens)
 
@@ -121,10 +121,11 @@ def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_ne
         log(f"  {label} {task}: SC {results[task]['sc']:.2f}  log-pplx {results[task]['log_pplx']:.4f}  "
             f"title {_pct(facts['title'])}  tag precision {_pct(facts['tag_precision'])}  "
             f"tag recall {_pct(facts['tag_recall'])}  year {_pct(facts['year'])}")
-    results["all"] = {"sc": float(np.mean([results[t]["sc"] for t in TASKS])),
-                      "log_pplx": float(np.mean([results[t]["log_pplx"] for t in TASKS])),
-                      "facts": {c: _mean([results[t]["facts"][c] for t in TASKS])
-                                for c in ("title", "tag_precision", "tag_recall", "year")}}
+    for row, tasks in (("all", TASKS), ("grounded", GROUNDED_TASKS)):  # grounded: the tasks metadata can ground
+        results[row] = {"sc": float(np.mean([results[t]["sc"] for t in tasks])),
+                        "log_pplx": float(np.mean([results[t]["log_pplx"] for t in tasks])),
+                        "facts": {c: _mean([results[t]["facts"][c] for t in tasks])
+                                  for c in ("title", "tag_precision", "tag_recall", "year")}}
     return results
 
 
@@ -160,7 +161,7 @@ FACT_COLUMNS = ("title", "tag_precision", "tag_recall")
 def table(results, labels):
     heads = [f"{m} {c}" for m in labels for c in ("SC(%)", "log-pplx", "title", "tag P", "tag R")]
     lines = ["| task | " + " | ".join(heads) + " |", "|---" * (1 + len(heads)) + "|"]
-    for task in list(TASKS) + ["all"]:
+    for task in [*TASKS, "all", "grounded"]:
         cells = []
         for m in labels:
             r = results[m][task]
