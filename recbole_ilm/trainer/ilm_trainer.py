@@ -8,13 +8,14 @@
 * **2, retrieval** — the LLM is frozen and the item encoder trains with RecBole's ``fit``.
 
 Every phase starts from random states seeded by (seed, phase). Each writes its own
-``saved/<model>-<dataset>-phase<k>-<time>.pth`` (atomically; tensors and plain data only). ``phase: k`` runs only
+``saved/<model>-<dataset>-phase<k>-<time>-<hex>.pth`` (atomically; tensors and plain data only). ``phase: k`` runs only
 phase k, starting from ``init_checkpoint`` (or the cached backbone). A resume file
 (``<model>-<dataset>-<time>.resume.pth``) is rewritten after every epoch; ``resume: <file>`` continues from it.
 """
 
 import json
 import os
+import uuid
 from time import time
 
 import numpy as np
@@ -79,8 +80,13 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
             torch.distributed.barrier()
 
     def _phase_file(self, phase):
-        name = f"{self.config['model']}-{self.config['dataset']}-phase{phase}-{get_local_time()}.pth"
-        return os.path.join(self.checkpoint_dir, name)
+        """``<model>-<dataset>-phase<k>-<time>-<6 hex>.pth``: the random part keeps two runs started in the same
+        second in one folder from overwriting each other's file; every process of a distributed run takes rank 0's."""
+        name = [f"{self.config['model']}-{self.config['dataset']}-phase{phase}-{get_local_time()}-"
+                f"{uuid.uuid4().hex[:6]}.pth"]
+        if self.distributed:
+            torch.distributed.broadcast_object_list(name, src=0)
+        return os.path.join(self.checkpoint_dir, name[0])
 
     def _set_slots(self, on):
         for loader in (self.train_data, self.valid_data):
