@@ -112,6 +112,10 @@ SPEC = {
                        "the id's log-likelihood + that head, CE over the catalogue."),
     "lr_schedule": ("string", {"constant", "linear", "cosine"}, "Phases 0 and 2, per batch, after warm-up."),
     "warmup_ratio": ("number in [0, 1)", None, "Share of a phase's steps used for linear warm-up."),
+    "distill_checkpoint": ("string or null", None, "RecBole sequential model checkpoint whose catalogue scores "
+                           "phase 2 distils (retrieval_head: item_tokens / hybrid)."),
+    "distill_weight": ("non-negative number", None, "Weight of the distillation loss in phase 2 (0 = off)."),
+    "distill_temperature": ("positive number", None, "Softmax temperature of the distillation loss."),
     "mixed_precision": ("string", {"none", "bf16"}, "bf16: autocast on CUDA (a CPU run stays fp32)."),
     # conversation
     "chat_grounding": ("string", {"metadata", "tokens_only"}, "Chat prompts: item tokens plus the items' own "

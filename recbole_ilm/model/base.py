@@ -23,6 +23,7 @@ from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.retrieval.interleave import interleave
 from recbole_ilm.llm.backbone import (build_backbone, freeze, last_hidden_state, load_causal_lm, prompt_positions,
                                       run_llm)
+from recbole_ilm.retrieval.distill import distillation_loss
 from recbole_ilm.retrieval.item_head import ItemTokenHead, shared_prefix
 from recbole_ilm.retrieval.scoring import IdTrie, beam_search, item_log_likelihoods, score_all_items
 
@@ -73,7 +74,13 @@ class FrozenLLMRecommender(SequentialRecommender):
         self.item_head = self._build_item_head(config)
         self.phase = 2
         self.meter = None  # set by the trainer while it measures throughput (examples and tokens seen)
+        self.teacher = None  # set by the trainer for distillation (distill_weight > 0); never a submodule
         freeze(self.llm)
+
+    def set_teacher(self, teacher):
+        """A frozen RecBole model whose full-catalogue scores phase 2 distils (:mod:`recbole_ilm.retrieval.distill`);
+        kept out of the module tree, so it is neither trained nor saved."""
+        self.__dict__["teacher"] = teacher.to(self.device) if teacher is not None else None
 
     def _check_context(self, config):
         """Refuse, before any training, prompts longer than the LLM's context."""
@@ -189,7 +196,14 @@ class FrozenLLMRecommender(SequentialRecommender):
         batch = self._prompt_batch(interaction)
         if self.phase != 0 and self.item_head is not None:
             target = interaction[self.ITEM_ID].to(self.device)
-            return F.cross_entropy(self.item_head_scores(batch), target)
+            scores = self.item_head_scores(batch)
+            loss = F.cross_entropy(scores, target)
+            if self.teacher is not None:
+                with torch.no_grad():
+                    teacher = self.teacher.full_sort_predict(interaction.to(self.device))
+                loss = loss + self.config["distill_weight"] * distillation_loss(
+                    scores, teacher.view(scores.shape[0], -1), self.config["distill_temperature"])
+            return loss
         prompt_embeds = self.embed_prompt(batch)
         target = batch["target_ids"]
         length = target.shape[1]

@@ -26,6 +26,7 @@ from recbole.utils import get_local_time, set_color
 from recbole_ilm.cache import atomic_folder, backbone_seed, cache_path, options_key
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.llm.backbone import reinit_backbone
+from recbole_ilm.retrieval.distill import load_teacher
 from recbole_ilm.trainer.alignment_trainer import AlignmentTrainer, lr_schedule
 from recbole_ilm.trainer.beam_eval import beam_metrics
 from recbole_ilm.trainer.checkpoint import CheckpointCompatMixin
@@ -80,8 +81,7 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
             torch.distributed.barrier()
 
     def _phase_file(self, phase):
-        """``<model>-<dataset>-phase<k>-<time>-<6 hex>.pth``: the random part keeps two runs started in the same
-        second in one folder from overwriting each other's file; every process of a distributed run takes rank 0's."""
+        """``<model>-<dataset>-phase<k>-<time>-<hex>.pth`` (two runs in one second differ; DDP ranks take rank 0's)."""
         name = [f"{self.config['model']}-{self.config['dataset']}-phase{phase}-{get_local_time()}-"
                 f"{uuid.uuid4().hex[:6]}.pth"]
         if self.distributed:
@@ -237,6 +237,8 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         phases = self._phases()
         resume = self._open_resume()
         self._start_point(resume)
+        if RETRIEVAL in phases:  # read before any training, so a bad distill_checkpoint stops the run at once
+            self.model.set_teacher(load_teacher(self.config, train_data.dataset))
         trained = False
         for phase in phases:
             if resume is not None and phase < resume["phase"]:

@@ -1,0 +1,74 @@
+"""Distillation from a trained RecBole sequential model (issue 12; the idea of LLM-SRec, arXiv 2502.13909).
+
+``distill_checkpoint`` names a RecBole checkpoint of a sequential model trained on the same dataset and filtering
+(SASRec, GRU4Rec, ...). It is loaded once, frozen, and never saved with the plugin's model. In phase 2 with the
+item-token or hybrid head, the loss becomes
+
+    CE(scores, target) + distill_weight · T² · KL(softmax(teacher / T) ‖ softmax(scores / T))
+
+over the whole catalogue (padding column 0 left out), where ``teacher`` is the teacher's ``full_sort_predict`` for the
+same history: its user representation times its item table. Distilling these logits, rather than the user vector
+itself, needs no projection between the two models' spaces and works for any RecBole sequential model.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from recbole_ilm.checkpoint_io import read_checkpoint
+from recbole_ilm.errors import ILMConfigError
+
+
+def distillation_loss(student, teacher, temperature=1.0):
+    """``T² · KL(softmax(teacher/T) ‖ softmax(student/T))``, mean over rows; ``[B, n + 1]`` scores, column 0 unused."""
+    t = temperature
+    target = F.log_softmax(teacher[:, 1:].float() / t, dim=1)
+    student = F.log_softmax(student[:, 1:].float() / t, dim=1)
+    return t * t * F.kl_div(student, target, log_target=True, reduction="batchmean")
+
+
+def load_teacher(config, dataset):
+    """The frozen RecBole model of ``distill_checkpoint`` (None when ``distill_weight`` is 0)."""
+    path, weight = config["distill_checkpoint"], config["distill_weight"]
+    if not weight:
+        return None
+    if not path:
+        raise ILMConfigError("distill_weight > 0 needs distill_checkpoint: a RecBole sequential model's checkpoint "
+                             "(e.g. saved/GRU4Rec-<dataset>-<time>.pth from run_recbole_ilm.py -m GRU4Rec)")
+    if config["retrieval_head"] == "generative":
+        raise ILMConfigError("distill_weight > 0 distils scores over the whole catalogue: use retrieval_head: "
+                             "item_tokens or hybrid")
+    try:
+        checkpoint = read_checkpoint(path)
+    except ILMConfigError as e:
+        raise ILMConfigError(f"distill_checkpoint: {e}") from None
+    saved = checkpoint.get("config")
+    name = saved["model"] if saved is not None and "model" in saved else checkpoint.get("model")
+    from recbole.utils import get_model
+
+    from recbole.model.abstract_recommender import SequentialRecommender
+
+    try:
+        model_class = get_model(name)
+    except (ValueError, TypeError, KeyError):
+        model_class = None
+    recbole_sequential = model_class is not None and model_class.__module__.startswith("recbole.model.") \
+        and issubclass(model_class, SequentialRecommender)
+    trained_on = saved["dataset"] if saved is not None and "dataset" in saved else checkpoint.get("dataset")
+    if saved is None or not recbole_sequential or trained_on != config["dataset"]:
+        raise ILMConfigError(f"distill_checkpoint '{path}' is not a RecBole sequential model trained on "
+                             f"'{config['dataset']}' (model {name!r}, dataset {trained_on!r})")
+    if saved["MAX_ITEM_LIST_LENGTH"] != config["MAX_ITEM_LIST_LENGTH"]:
+        raise ILMConfigError(f"distill_checkpoint '{path}' was trained with MAX_ITEM_LIST_LENGTH "
+                             f"{saved['MAX_ITEM_LIST_LENGTH']}, this run uses {config['MAX_ITEM_LIST_LENGTH']}")
+    saved["device"] = torch.device("cpu")
+    teacher = model_class(saved, dataset)
+    try:
+        teacher.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as e:
+        raise ILMConfigError(f"distill_checkpoint '{path}': its weights do not fit this dataset's items "
+                             f"({str(e).splitlines()[-1].strip()[:160]}); train it with the same dataset config")
+    torch.autograd.set_detect_anomaly(False)  # RecBole's sequential models switch it on when imported
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher

@@ -1,0 +1,77 @@
+"""Issue 12: phase 2 distils a trained RecBole sequential model's scores over the catalogue (retrieval/distill.py)."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers import build
+from recbole_ilm.checkpoint_io import read_checkpoint
+from recbole_ilm.errors import ILMConfigError
+from recbole_ilm.quick_start import run_recbole_ilm
+from recbole_ilm.retrieval.distill import distillation_loss, load_teacher
+
+
+def test_distillation_loss_by_hand():
+    inf = float("-inf")
+    student = torch.tensor([[inf, 0.0, 0.0]])                 # softmax over items 1, 2: (1/2, 1/2)
+    teacher = torch.tensor([[5.0, math.log(3.0), 0.0]])        # (3/4, 1/4); column 0 (padding) is left out
+    # T = 1: KL = 3/4 ln(3/4 / 1/2) + 1/4 ln(1/4 / 1/2)
+    assert distillation_loss(student, teacher, 1.0).item() == pytest.approx(0.130812, abs=1e-6)
+    # T = 2: the teacher's softmax of (ln 3 / 2, 0) is (sqrt 3, 1) / (sqrt 3 + 1); times T^2 = 4
+    p = math.sqrt(3) / (math.sqrt(3) + 1)
+    by_hand = 4 * (p * math.log(2 * p) + (1 - p) * math.log(2 * (1 - p)))
+    assert by_hand == pytest.approx(0.145363, abs=1e-6)
+    assert distillation_loss(student, teacher, 2.0).item() == pytest.approx(by_hand, abs=1e-6)
+    assert distillation_loss(teacher, teacher, 2.0).item() == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.fixture()
+def gru4rec(toy):
+    return run_recbole_ilm(model="GRU4Rec", dataset="toy", config_dict=toy(epochs=1))["saved_model_file"]
+
+
+def test_phase2_loss_is_cross_entropy_plus_weighted_distillation(toy, gru4rec):
+    config, ds, (train, valid, test), model = build("ILM", toy(
+        retrieval_head="item_tokens", distill_checkpoint=gru4rec, distill_weight=0.5, distill_temperature=2.0))
+    teacher = load_teacher(config, train._dataset)
+    model.set_teacher(teacher)
+    model.eval()  # no dropout: the two computations below see the same scores
+    inter = next(iter(train))
+    with torch.no_grad():
+        loss = model.calculate_loss(inter)
+        scores = model.item_head_scores(model._prompt_batch(inter))
+        ce = F.cross_entropy(scores, inter["item_id"])
+        kd = distillation_loss(scores, teacher.full_sort_predict(inter).view(scores.shape[0], -1), 2.0)
+    assert kd.item() > 0
+    assert loss.item() == pytest.approx((ce + 0.5 * kd).item(), rel=1e-5)
+    assert not any("teacher" in k for k in model.state_dict()) and model.teacher is teacher
+
+
+def test_a_distilled_run_trains_and_saves_without_the_teacher(toy, gru4rec):
+    result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(
+        retrieval_head="item_tokens", distill_checkpoint=gru4rec, distill_weight=1.0))
+    assert set(result["test_result"]) >= {"ndcg@10"}
+    assert not any("teacher" in k or k.startswith("gru") for k in read_checkpoint(result["saved_model_file"])
+                   ["state_dict"])
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"retrieval_head": "generative"}, ["retrieval_head", "item_tokens"]),
+    ({"distill_checkpoint": None}, ["distill_checkpoint", "GRU4Rec"]),
+    ({"distill_checkpoint": "nowhere.pth"}, ["distill_checkpoint", "does not exist"]),
+    ({"MAX_ITEM_LIST_LENGTH": 8}, ["MAX_ITEM_LIST_LENGTH", "10", "8"]),
+])
+def test_bad_distillation_settings_stop_the_run_before_training(toy, gru4rec, overrides, words):
+    cfg = toy(**{"retrieval_head": "item_tokens", "distill_checkpoint": gru4rec, "distill_weight": 1.0, **overrides})
+    with pytest.raises(ILMConfigError) as err:
+        run_recbole_ilm(model="ILM", dataset="toy", config_dict=cfg)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_a_plugin_checkpoint_is_no_teacher(toy):
+    ilm = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(phase=0))["saved_model_file"]
+    with pytest.raises(ILMConfigError, match="not a RecBole sequential model"):
+        run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(
+            retrieval_head="item_tokens", distill_checkpoint=ilm, distill_weight=1.0))
