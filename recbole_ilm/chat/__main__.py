@@ -59,7 +59,7 @@ class Retrieval:
         checkpoint = read_checkpoint(path)
         if checkpoint.get("kind") == "chat":
             raise ILMConfigError(f"'{path}' is a chat checkpoint; recommendations need an ILM retrieval checkpoint "
-                                 f"(saved/ILM-<dataset>-phase2-<time>.pth from run_recbole_ilm.py -m ILM)")
+                                 f"(saved/ILM-<dataset>-phase2-<time>-<hex>.pth from run_recbole_ilm.py -m ILM)")
         found = _dataset_of(checkpoint)
         if expect_dataset is not None and found != expect_dataset:
             raise ILMConfigError(f"checkpoint '{path}' was trained on '{found}', but this conversation uses "
@@ -96,7 +96,7 @@ def build_session(chat_path, retrieval_path=None, max_new_tokens=48):
     retrieval_path = retrieval_path or recorded
     if not retrieval_path:
         raise ILMConfigError(f"--retrieval: the chat checkpoint names no retrieval model; pass --retrieval "
-                             f"saved/ILM-{config['dataset']}-phase2-<time>.pth (train it with python "
+                             f"saved/ILM-{config['dataset']}-phase2-<time>-<hex>.pth (train it with python "
                              f"run_recbole_ilm.py -m ILM -d {config['dataset']})")
     items = list(dataset.field2id_token[dataset.iid_field])
     retrieval = Retrieval(retrieval_path, config["dataset"], items)
