@@ -150,3 +150,32 @@ def test_phase0_validation_scores_the_backbone_not_the_head(toy, head):
         torch.testing.assert_close(model.full_sort_predict(inter), generative.full_sort_predict(inter))
         model.set_phase(2)
         assert not torch.allclose(model.full_sort_predict(inter), generative.full_sort_predict(inter))
+
+
+@pytest.mark.parametrize("head", ["item_tokens", "generative"])
+def test_evaluation_encodes_the_catalogue_once_and_notices_a_weight_change(toy, head):
+    """Scoring several batches of users reuses one encoding of every item (it was once per batch: 88 times per
+    validation on Beauty), gives the same scores as encoding per batch, and re-encodes after a weight changes."""
+    config, ds, (train, valid, test), model = build("ILM", toy(retrieval_head=head))
+    model.eval()
+    valid.with_slots = True  # prompts with item tokens, as in phase 2
+    batches = [b[0] for b, _ in zip(valid, range(2))]
+    assert (batches[0]["prompt_slot_item"] > 0).any()
+    calls = []
+    encode = model.encode_entities
+    model.encode_entities = lambda cf: calls.append(cf.shape[0]) or encode(cf)
+    with torch.no_grad():
+        memo = [model.full_sort_predict(b) for b in batches]
+    n_items = model.cf_item.shape[0]
+    assert calls.count(n_items) == 1
+    with torch.enable_grad():  # no memo while gradients are on (training)
+        fresh = [model.full_sort_predict(b).detach() for b in batches]
+    for a, b in zip(memo, fresh):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        for p in model.item_encoder.parameters():  # e.g. an optimizer step
+            p.add_(0.1 * torch.randn_like(p))
+        changed = model.full_sort_predict(batches[0])
+    with torch.enable_grad():
+        torch.testing.assert_close(changed, model.full_sort_predict(batches[0]).detach(), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(changed, memo[0])
