@@ -13,7 +13,14 @@ python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 \
     --models BackboneOnly,ILM-paper,MLPAdapter-hybrid,SASRec,GRU4Rec
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,2022 \
     --models ILM-hybrid,ILM-rand-hybrid,ILM-head
-# next: the item-token head's counterparts, then the baselines' other seeds
+# run in the fourth session (2026-11-26): the item-token head without phase 1, a GRU4Rec teacher (its checkpoint,
+# saved/GRU4Rec-ml-100k-<time>.pth of the seed-2021 cell, kept as /work/ckpt/GRU4Rec-ml-100k-seed2021.pth) and
+# the head distilling it
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,2022 --models ILM-rand-head
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2021 --models GRU4Rec
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 --models ILM-head-distill \
+    --set distill_checkpoint="${TEACHER:-/work/ckpt/GRU4Rec-ml-100k-seed2021.pth}"
+# next: the baselines' other seeds, MLPAdapter-head
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2022 --models GRU4Rec
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2021,2022 --models SASRec
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 --models MLPAdapter-head
-python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,2022 --models SASRec,GRU4Rec
