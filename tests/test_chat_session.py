@@ -117,3 +117,13 @@ def test_a_pick_finishes_the_request_that_was_ambiguous():
     assert s.reply("2") == "LLM[Compare the movies {0} and {1}.|[1, 6]]"
     assert "could be several" in s.reply("why star trek")
     assert s.reply("2").startswith("LLM[Someone enjoyed") and s.liked == [7]
+
+
+def test_help_speaks_the_catalogues_words():
+    """Issue 13.6: on Amazon Beauty the help line gave movie examples ('I liked Toy Story and Heat')."""
+    products = Catalogue(["", "Xtreme Brite Brightening Gel 1oz.", "Nivea Lip Balm", "Argan Oil Hair Mask"])
+    reply = ChatSession(products, lambda h, e, k: [], lambda p, i: "", noun="product").reply("help")
+    assert "products you like" in reply and "Nivea Lip Balm" in reply and "moisturiser" in reply
+    assert "Toy Story" not in reply and "90s" not in reply
+    movies = ChatSession(catalogue(), lambda h, e, k: [], lambda p, i: "", noun="movie").reply("")
+    assert "I liked Heat and Fargo" in movies and "something funny from the 90s" in movies

@@ -139,11 +139,11 @@ def main(argv=None):
     except ILMConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from recbole_ilm.chat.session import HELP
+    from recbole_ilm.chat.session import help_text
 
     titled = sum(1 for t in session.catalogue.titles if t)
     print(f"ILM chat on {config['dataset']} ({titled} {session.noun}s). "
-          + HELP.format(noun=session.noun), flush=True)
+          + help_text(session.catalogue, session.noun), flush=True)
     scripted = open(args.script, encoding="utf-8").read().splitlines() if args.script else None
     while True:
         try:

@@ -11,9 +11,17 @@ from recbole_ilm.errors import ILMConfigError
 
 MAX_CHARS = 500
 DEFAULT_COUNT = 3
-HELP = ("Tell me {noun}s you like (e.g. 'I liked Toy Story and Heat'), then ask 'recommend 3'. You can also say "
+HELP = ("Tell me {noun}s you like (e.g. 'I liked {a} and {b}'), then ask 'recommend 3'. You can also say "
         "'why the first one', 'not that one', 'more like <title>', 'describe <title>', 'compare <title> and <title>',"
-        " ask for 'something funny from the 90s', '/load <checkpoint>' or '/quit'.")
+        " ask for '{request}', '/load <checkpoint>' or '/quit'.")
+REQUEST_EXAMPLES = {"movie": "something funny from the 90s", "product": "a moisturiser for dry skin"}
+
+
+def help_text(catalogue, noun):
+    """The help line, with two short titles of this catalogue as examples and a free-text request in its words."""
+    titles = sorted((t for t in catalogue.titles[:300] if t), key=lambda t: (len(t), t))
+    a, b = (titles + ["<title>", "<title>"])[:2]
+    return HELP.format(noun=noun, a=a, b=b, request=REQUEST_EXAMPLES.get(noun, f"something like {a}"))
 _NUMBERS = {w: k for k, w in enumerate(
     "zero one two three four five six seven eight nine ten".split())}
 _ORDINALS = {w: k for k, w in enumerate(
@@ -48,7 +56,7 @@ class ChatSession:
         """The assistant's answer to one line of user input (never raises for bad input)."""
         text = (line or "").strip()
         if not text:
-            return f"(empty message) {HELP.format(noun=self.noun)}"
+            return f"(empty message) {help_text(self.catalogue, self.noun)}"
         if len(text) > MAX_CHARS:
             return (f"That message is {len(text)} characters long; please keep it under {MAX_CHARS} "
                     f"(for example, one or two {self.noun} titles at a time).")
@@ -57,7 +65,7 @@ class ChatSession:
             if self.queue and re.fullmatch(r"\d+", low):
                 return self._pick(int(low))
             if low in ("/help", "help"):
-                return HELP.format(noun=self.noun)
+                return help_text(self.catalogue, self.noun)
             if low.startswith("/load"):
                 return self._load(text[5:].strip())
             if re.match(r"^(not that one|not this one|not it|no|nope|reject( it)?|not (the )?\w+ one)$", low):
@@ -139,7 +147,7 @@ class ChatSession:
             lines.append("Noted: you like " + ", ".join(self.catalogue.label(i) for i in added)
                          + ". Ask me to 'recommend 3' when you are ready.")
         lines += notes + ([self._ask()] if self.queue else [])
-        return "\n".join(lines) or HELP.format(noun=self.noun)
+        return "\n".join(lines) or help_text(self.catalogue, self.noun)
 
     def _pick(self, number):
         span, found, then = self.queue[0]
