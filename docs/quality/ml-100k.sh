@@ -17,10 +17,10 @@ python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,202
 # saved/GRU4Rec-ml-100k-<time>.pth of the seed-2021 cell, kept as /work/ckpt/GRU4Rec-ml-100k-seed2021.pth) and
 # the head distilling it
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,2022 --models ILM-rand-head
-python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2021 --models GRU4Rec
-python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 --models ILM-head-distill \
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2021,2022 --models GRU4Rec
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,2022 \
+    --models ILM-head-distill,ILM-rand-head-distill \
     --set distill_checkpoint="${TEACHER:-/work/ckpt/GRU4Rec-ml-100k-seed2021.pth}"
-# next: the baselines' other seeds, MLPAdapter-head
-python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2022 --models GRU4Rec
+# next: SASRec's other seeds, MLPAdapter-head
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2021,2022 --models SASRec
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 --models MLPAdapter-head
