@@ -18,12 +18,10 @@ REQUEST_EXAMPLES = {"movie": "something funny from the 90s", "product": "a moist
 
 
 def help_text(catalogue, noun):
-    """The help line, with two short titles of this catalogue as examples and a free-text request in its words."""
-    titles = sorted((t for t in catalogue.titles[:300] if t), key=lambda t: (len(t), t))
-    a, b = (titles + ["<title>", "<title>"])[:2]
+    """The help line: two short titles of this catalogue as examples, a free-text request in its words."""
+    a, b = ([*sorted((t for t in catalogue.titles[:300] if t), key=lambda t: (len(t), t)), "<title>", "<title>"])[:2]
     return HELP.format(noun=noun, a=a, b=b, request=REQUEST_EXAMPLES.get(noun, f"something like {a}"))
-_NUMBERS = {w: k for k, w in enumerate(
-    "zero one two three four five six seven eight nine ten".split())}
+_NUMBERS = {w: k for k, w in enumerate("zero one two three four five six seven eight nine ten".split())}
 _ORDINALS = {w: k for k, w in enumerate(
     "zeroth first second third fourth fifth sixth seventh eighth ninth tenth".split())}
 _LIKE = re.compile(r"^(?:i\s+)?(?:really\s+|also\s+)?(?:like|liked|love|loved|enjoy|enjoyed|watched|saw|seen|"
