@@ -173,11 +173,11 @@ class FrozenLLMRecommender(SequentialRecommender):
         return interleave(text, batch["prompt_slot_item"], batch["prompt_slot_user"], batch["prompt_slot_rank"],
                           items, lambda ids: self.encode_entities(self.cf_user[ids]))
 
-    def all_item_tokens(self):
-        """Every item's tokens ``[n + 1, N, D]``; while evaluating (eval mode, no grad) encoded once and reused until
-        an item-encoder weight changes (tensor version counters), not once per batch of users."""
-        if self.training or torch.is_grad_enabled():
-            return self.encode_entities(self.cf_item)
+    def evaluation_item_tokens(self):
+        """While evaluating (eval mode, no grad): every item's tokens ``[n + 1, N, D]``, encoded once and reused until
+        an item-encoder weight changes (tensor version counters), not once per batch of users. None otherwise."""
+        if self.training or torch.is_grad_enabled() or not self.uses_item_slots:
+            return None
         key = (self.phase, self.cf_item.device, torch.is_autocast_enabled(), self.cf_item._version,
                *[p._version for p in self.item_encoder.parameters()])
         if self._item_tokens_memo is None or self._item_tokens_memo[0] != key:
@@ -187,7 +187,8 @@ class FrozenLLMRecommender(SequentialRecommender):
     def item_head_scores(self, batch):
         """``[B, n + 1]`` item-token head scores of every item (one LLM pass; see ``retrieval_head``); hybrid: plus
         each id's exact log-likelihood (the trie walk, whose first step is the head's answer position)."""
-        tokens = self.all_item_tokens()
+        tokens = self.evaluation_item_tokens()
+        tokens = self.encode_entities(self.cf_item) if tokens is None else tokens
         embeds = self.embed_prompt(batch, tokens)
         mask = batch["prompt_mask"]
         if self.hybrid:
@@ -233,8 +234,7 @@ class FrozenLLMRecommender(SequentialRecommender):
         batch = self._prompt_batch(interaction)
         if self.phase != 0 and self.item_head is not None:  # phase 0 validates the backbone's own id likelihood
             return self.item_head_scores(batch)
-        memo = self.uses_item_slots and not self.training and not torch.is_grad_enabled()
-        embeds = self.embed_prompt(batch, self.all_item_tokens() if memo else None)
+        embeds = self.embed_prompt(batch, self.evaluation_item_tokens())
         return score_all_items(self.llm, embeds, batch["prompt_mask"], self.trie)
 
     def predict(self, interaction):

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from recbole_ilm.checkpoint_io import read_checkpoint
+from recbole_ilm.compat import disable_recbole_anomaly_mode
 from recbole_ilm.errors import ILMConfigError
 
 
@@ -43,9 +44,8 @@ def load_teacher(config, dataset):
         raise ILMConfigError(f"distill_checkpoint: {e}") from None
     saved = checkpoint.get("config")
     name = saved["model"] if saved is not None and "model" in saved else checkpoint.get("model")
-    from recbole.utils import get_model
-
     from recbole.model.abstract_recommender import SequentialRecommender
+    from recbole.utils import get_model
 
     try:
         model_class = get_model(name)
@@ -67,7 +67,7 @@ def load_teacher(config, dataset):
     except RuntimeError as e:
         raise ILMConfigError(f"distill_checkpoint '{path}': its weights do not fit this dataset's items "
                              f"({str(e).splitlines()[-1].strip()[:160]}); train it with the same dataset config")
-    torch.autograd.set_detect_anomaly(False)  # RecBole's sequential models switch it on when imported
+    disable_recbole_anomaly_mode()  # in case get_model imported a RecBole model module for the first time
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
