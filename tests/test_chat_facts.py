@@ -54,12 +54,38 @@ def test_every_mentioned_title_is_answered_and_numbers_count():
     assert s.liked == [1, 6, 7], reply  # Alien (1979), the sequel (not the 1984 film), Blade Runner
     assert "Terminator 2: Judgment Day (1991)" in reply and "Alien (1979)" in reply
     reply = s.reply("I liked Terminator and Blade Runer and Titanic")
-    assert "could be several" in reply and "Terminator, The (1984)" in reply  # ambiguous: listed
+    assert "could be several" in reply and "The Terminator (1984)" in reply  # ambiguous: listed, article first
     assert "Titanic" in reply and "don't know" in reply  # unknown: said so
     assert s.liked[-1] == 7  # the typo still matched
     assert s.reply("Sense and Sensibility") .startswith("Noted: you like Sense and Sensibility")
     c = Catalogue(titles, years)
     assert c.find("Alien 4") == []  # a number that no title has is not matched fuzzily to another one
+
+
+def test_titles_are_written_as_people_write_them():
+    """MovieLens stores "Remains of the Day, The": prompts, targets and the chat say "The Remains of the Day"."""
+    import numpy as np
+    from recbole.utils import FeatureType
+
+    from recbole_ilm.chat.catalogue import display_title
+    from recbole_ilm.chat.tasks import TaskWriter, item_facts, make_examples
+
+    assert display_title("Remains of the Day, The") == "The Remains of the Day"
+    assert display_title("Family Thing, A (1996)") == "A Family Thing (1996)"
+    assert display_title("Heat") == "Heat" and display_title("Theory, Practice") == "Theory, Practice"
+    assert Catalogue(["", "Usual Suspects, The"], ["", "1995"]).label(1) == "The Usual Suspects (1995)"
+    tokens = {"title": ["[PAD]", "Remains of the Day, The", "Heat"], "year": ["[PAD]", "1993", "1995"],
+              "genre": ["[PAD]", "Drama", "Action"]}
+    dataset = SimpleNamespace(item_num=3, item_feat={f: np.array([0, 1, 2]) for f in tokens},
+                              field2type=dict.fromkeys(tokens, FeatureType.TOKEN),
+                              id2token=lambda field, i: tokens[field][i])
+    facts = item_facts(dataset, ["title", "year", "genre"])
+    assert facts[1].title == "The Remains of the Day" and facts[2].title == "Heat"
+    writer = TaskWriter(facts, "movie", "genres", grounding="metadata")
+    example = make_examples(writer, np.array([1]), np.random.default_rng(0), tasks=("describe",))[0]
+    assert "The Remains of the Day (1993)" in example.prompt and example.target.startswith("The Remains of the Day")
+    assert FactChecker(facts).check("The Remains of the Day is a drama.", [1])["title"] == 1.0
+    assert FactChecker(facts).check("Remains of the Day, The is a drama.", [1])["title"] == 1.0
 
 
 def test_grounded_prompts_carry_the_items_own_metadata_and_no_other_items():

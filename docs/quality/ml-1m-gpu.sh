@@ -1,64 +1,102 @@
 #!/bin/bash
-# Issue 12, ML-1M on a lent GPU in one device call (at most 10 minutes): a probe cell measures this machine's
-# throughput, then ILM-head (phase 0 to early stopping or to the time left, phase 1, phase 2), BackboneOnly on the
-# same cached backbone and, time permitting, ILM-rand-head. Same recipe as the CPU cells (fp32, batch 64,
-# train_sample_ratio 0.18, backbone_seed 2020, seed 2020); only the number of phase-0/2 epochs follows the clock.
-# Run from the repository root after ../shared/tools/gpu-bundle.sh (.whl, .data) and with .gpu/site holding a
-# stand-in for ray (RecBole's quick_start imports it; not on the GPU image) and the all-MiniLM-L6-v2 tokenizer files
-# (the Q-Former's text tokenizer; no weights): device run with carry [.whl, .data, .gpu] and OUT set.
+# Issue 12, ML-1M on a lent GPU, in one device call or in two on the same warm machine (STAGES=1, then STAGES=2).
+# The plugin's models are small (a 2-layer, 128-wide backbone), so one card is launch-bound at batch 64 (0.1-0.3 %
+# MFU, measured on an H200): independent cells run side by side on it, each process with a few CPU threads.
+#   probe    BackboneOnly at batch 64 and 256 on 2 % of the rows, one epoch: measured prompts/s of each
+#   stage 1  GRU4Rec (the protocol's baseline, up to 40 epochs, stopping_step 10; it is also the teacher), and the
+#            phase-0 backbone at batch 64 (the CPU recipe) and at batch 256 (both learning rates x2), as many
+#            epochs as the clock allows, each tested as BackboneOnly
+#   stage 2  on the backbone with the better *valid* NDCG@10: ILM-head-distill (teacher: that GRU4Rec),
+#            ILM-rand-head-distill and ILM-head, phase-2 epochs sized to the time left
+# Everything else is the CPU cells' recipe (fp32, train_sample_ratio 0.18, backbone_seed 2020, seed 2020).
+# Run from the repository root after ../shared/tools/gpu-bundle.sh (.whl, .data) with .gpu/site holding a stand-in
+# for ray (RecBole's quick_start imports it; not on the GPU image) and the all-MiniLM-L6-v2 tokenizer files (the
+# Q-Former's text tokenizer; no weights): device run, carry [.whl, .data, .gpu], OUT and BUDGET_S (seconds this
+# call may use) set. FLAGS=--smoke: tiny models, to test this script on a CPU.
 set -u
-OUT=${OUT:-/tmp/ml1m-gpu}; W=${W:-/tmp/ml1m-work}; mkdir -p "$OUT" "$W"; export OUT W
-START=$(date +%s); DEADLINE=$(( START + ${BUDGET_S:-520} ))
+OUT=${OUT:-/tmp/ml1m-gpu}; W=${W:-/tmp/ml1m-work}; STAGES=${STAGES:-12}; mkdir -p "$OUT" "$W"; export OUT W
+START=$(date +%s); DEADLINE=$(( START + ${BUDGET_S:-560} ))
 left() { echo $(( DEADLINE - $(date +%s) )); }
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || exit 1
-export PYTHONPATH=$PWD:/tmp/site:$PWD/.gpu/site PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/machine.txt"
+[ -d /tmp/site/recbole ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=$PWD:/tmp/site:$PWD/.gpu/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=3
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$OUT/machine.txt"
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
  'transformers', transformers.__version__)" | tee -a "$OUT/machine.txt"
-COMMON=(${FLAGS:-} --datasets ml-1m  # FLAGS=--smoke: tiny models, to test this script on a CPU
-        --protocols "" --set data_path=.data --set ilm_cache_dir=$W/cache
-        --set backbone_seed=2020)
+B256=(--set train_batch_size=256 --set backbone_learning_rate=0.004 --set learning_rate=0.002)
+bench() {  # bench <out folder> <models> [options]: one harness call, seed 2020, logged to $OUT/<folder>.txt
+    local out=$1 models=$2; shift 2
+    timeout "$(left)" python3 -m recbole_ilm.experiments.benchmark ${FLAGS:-} --datasets ml-1m --protocols "" \
+        --set data_path=.data --set ilm_cache_dir=$W/cache --set backbone_seed=2020 --seeds 2020 \
+        --out "$W/$out" --models "$models" "$@" >> "$OUT/$out.txt" 2>&1
+}
+cell() { echo "$W/$1/cells/ml-1m/$2-seed2020.json"; }
 finish() {  # flat copies: only two folder levels come back from $OUT
-    cp $W/q/cells/ml-1m/*.json "$OUT"/ 2>/dev/null
-    cp $W/probe/cells/ml-1m/ILM-head-seed1.json "$OUT"/probe-ILM-head.json 2>/dev/null
+    for d in "$W"/*/cells/ml-1m; do
+        for f in "$d"/*.json; do [ -f "$f" ] && cp "$f" "$OUT/$(basename "$(dirname "$(dirname "$d")")")-$(basename "$f")"; done
+    done
     tar czf "$OUT/logs.tgz" log 2>/dev/null
-    echo "finished after $(( $(date +%s) - START )) s"
+    tar czf "$OUT/teacher-and-cache.tgz" saved/GRU4Rec-*.pth "$W/cache" 2>/dev/null
+    echo "stages $STAGES finished after $(( $(date +%s) - START )) s" | tee -a "$OUT/budget.txt"
 }
 trap finish EXIT
 
-# 1. probe: the same models and sizes on 2 % of the training rows, one epoch per phase (phase 1: one epoch)
-python3 -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out $W/probe --models ILM-head --seeds 1 \
-    --set train_sample_ratio=0.02 --set backbone_epochs=1 --set epochs=1 --set phase1_epochs=1 || exit 1
-[ -f $W/probe/cells/ml-1m/ILM-head-seed1.json ] || { grep -h -B2 -A20 Traceback log/*/*.log | tail -40; exit 1; }
+if [[ $STAGES == *1* ]]; then
+    # GRU4Rec runs through stage 1 (the reference's ML-1M fit: 17 epochs, 156 s on an H100)
+    bench gru GRU4Rec --set GRU4Rec:epochs=40 &
+    echo $! > "$W/gru.pid"
+    # probe: prompts/s at each batch size (the prompts, tokenizer and iALS factors it builds are cached for later)
+    PROBE=(--set train_sample_ratio=0.02 --set backbone_epochs=1)
+    bench p64 BackboneOnly "${PROBE[@]}" & P1=$!
+    bench p256 BackboneOnly "${PROBE[@]}" "${B256[@]}" & P2=$!
+    wait $P1 $P2
+    RESERVE=0; [[ $STAGES == *2* ]] && RESERVE=240   # stage 2's share when both run in this call
+    python3 - "$(left)" "$RESERVE" "$(cell p64 BackboneOnly)" "$(cell p256 BackboneOnly)" > "$W/stage1.env" <<'PY' || exit 1
+import json, os, sys
+left, reserve = float(sys.argv[1]), float(sys.argv[2])
+cells = [json.load(open(path)) for path in sys.argv[3:]]
+rows = cells[0]["stats"]["examples_seen"]["phase0"] / 0.02
+t64, t256 = (c["throughput"]["0"][0]["examples_per_s"] for c in cells)
+window = left - reserve - 45      # 45 s: data loading and the test pass
+E64, E256 = (max(1, min(20, int(window // (0.18 * rows / t + 2)))) for t in (t64, t256))
+print(f"E64={E64} E256={E256} ROWS={rows:.0f}")
+print(f"rows {rows:.0f}, probe prompts/s: batch 64 {t64}, batch 256 {t256}; left {left:.0f} s -> "
+      f"backbone_epochs {E64} (batch 64), {E256} (batch 256)", file=open(os.environ["OUT"] + "/budget.txt", "a"))
+PY
+    source "$W/stage1.env"
+    bench b64 BackboneOnly --set backbone_epochs="$E64" & P1=$!
+    bench b256 BackboneOnly --set backbone_epochs="$E256" "${B256[@]}" & P2=$!
+    wait $P1 $P2
+    [[ $STAGES == *2* ]] || wait   # a call that ends here waits for GRU4Rec too
+fi
 
-# 2. budgets from the probe: epoch time = rows / measured examples/s + the measured validation pass
-read -r E P <<<"$(python3 - "$(left)" <<'PY'
-import glob, json, os, re, sys
-left = float(sys.argv[1])
-cell = json.load(open(os.environ["W"] + "/probe/cells/ml-1m/ILM-head-seed1.json"))
-thr0 = cell["throughput"]["0"][0]["examples_per_s"]; thr2 = cell["throughput"]["2"][0]["examples_per_s"]
-rows = cell["stats"]["examples_seen"]["phase0"] / 0.02                 # training rows of ML-1M
-log = max(glob.glob("log/ILM/*.log"), key=os.path.getmtime)
-evals = [float(x) for x in re.findall(r"evaluating \[time: ([0-9.]+)s", open(log).read())]
-v0, v2 = evals[0], evals[-1]
-fixed = cell["train_and_test_seconds"] - 0.02 * rows * (1 / thr0 + 1 / thr2) - v0 - v2   # data, iALS, phase 1, test
-e0, e2 = 0.18 * rows / thr0 + v0, 0.18 * rows / thr2 + v2
-avail = left - 60 - fixed                      # 60 s: the BackboneOnly cell and the copies
-E = max(1, min(20, int(0.6 * avail // e0)))     # phase 0 first (the lever on ml-100k), up to 20 epochs
-P = max(1, min(6, int((avail - E * e0) // e2)))  # phase 2: the rest, up to 6 epochs (as on ml-100k)
-print(E, P)
-print(f"rows {rows:.0f} thr0 {thr0} thr2 {thr2} v0 {v0} v2 {v2} fixed {fixed:.0f} e0 {e0:.0f} e2 {e2:.0f} "
-      f"left {left:.0f} -> backbone_epochs {E}, epochs {P}", file=open(os.environ["OUT"] + "/budget.txt", "w"))
+if [[ $STAGES == *2* ]]; then
+    source "$W/stage1.env" || exit 1
+    GRU=$(cat "$W/gru.pid")
+    for _ in $(seq 12); do kill -0 "$GRU" 2>/dev/null || break; sleep 5; done   # the teacher: at most 60 s more
+    # the backbone with the better valid NDCG@10 (a missing cell counts as 0); phase-2 epochs from the time left
+    read -r PICK P <<<"$(python3 - "$(left)" "$ROWS" "$(cell b64 BackboneOnly)" "$(cell b256 BackboneOnly)" <<'PY'
+import json, os, sys
+left, rows, paths = float(sys.argv[1]), float(sys.argv[2]), dict(zip(("b64", "b256"), sys.argv[3:]))
+cells = {n: json.load(open(p)) for n, p in paths.items() if os.path.isfile(p)}
+valid = {n: c["valid"]["ndcg@10"] for n, c in cells.items()}
+pick = max(valid, key=valid.get)
+thr2 = cells[pick]["throughput"]["0"][0]["examples_per_s"] / 2 * 0.5   # phase 2 ~ half of phase 0; 3 side by side
+P = max(1, min(6, int((left - 90) // (0.18 * rows / thr2 + 2))))
+print(pick, P)
+print(f"valid NDCG@10 {valid} -> stage 2 on {pick}; phase-2 epochs {P} (left {left:.0f} s)",
+      file=open(os.environ["OUT"] + "/budget.txt", "a"))
 PY
 )"
-echo "budget: backbone_epochs=$E epochs=$P (left $(left) s)" | tee -a "$OUT/budget.txt"
-
-# 3. the cells (a cell killed by the deadline leaves no JSON, only its log)
-timeout "$(left)" python3 -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out $W/q --models ILM-head \
-    --seeds 2020 --set backbone_epochs="$E" --set epochs="$P"
-timeout "$(left)" python3 -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out $W/q --models BackboneOnly \
-    --seeds 2020 --set backbone_epochs="$E" --set epochs="$P"
-timeout "$(left)" python3 -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out $W/q --models ILM-rand-head \
-    --seeds 2020 --set backbone_epochs="$E" --set epochs="$P"
+    [ -n "${PICK:-}" ] || exit 1
+    E=$E64; SIZE=(); [ "$PICK" = b256 ] && { E=$E256; SIZE=("${B256[@]}"); }
+    TEACHER=$(ls saved/GRU4Rec-*.pth 2>/dev/null | head -1); kill -0 "$GRU" 2>/dev/null && TEACHER=""  # unfinished
+    STAGE2=(--set backbone_epochs="$E" --set epochs="$P" "${SIZE[@]}")
+    if [ -n "$TEACHER" ]; then
+        bench s2 ILM-head-distill "${STAGE2[@]}" --set distill_checkpoint="$TEACHER" &
+        bench s2 ILM-rand-head-distill "${STAGE2[@]}" --set distill_checkpoint="$TEACHER" &
+    fi
+    bench s2 ILM-head "${STAGE2[@]}" &
+    wait
+fi
 exit 0

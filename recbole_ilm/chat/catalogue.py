@@ -1,7 +1,8 @@
 """Finding the items a user mentions by title: exact, then whole-word containment, then fuzzy (difflib).
 
 Titles are compared normalised: lower case, punctuation dropped, a trailing article moved to the front
-("Shawshank Redemption, The" -> "the shawshank redemption"), a trailing "(1995)" removed.
+("Shawshank Redemption, The" -> "the shawshank redemption"), a trailing "(1995)" removed; shown to people with
+the article in front (:func:`display_title`).
 """
 
 import difflib
@@ -11,6 +12,16 @@ _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
 _ARTICLE = re.compile(r"^(.*),\s*(the|a|an|les|la|le|il|el|der|die|das)$", re.IGNORECASE)
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _NUMBER = re.compile(r"\b\d+\b")
+
+
+def display_title(title):
+    """A title as people write it: MovieLens's "Remains of the Day, The" -> "The Remains of the Day" (a trailing
+    "(1993)" is kept at the end)."""
+    title = str(title).strip()
+    year = _YEAR.search(title)
+    stem = title[: year.start()] if year else title
+    moved = _ARTICLE.match(stem)
+    return f"{moved.group(2)} {moved.group(1)}{title[len(stem):]}" if moved else title
 
 
 def normalise(title):
@@ -37,8 +48,8 @@ class Catalogue:
         return normalise(text) in self.keys
 
     def label(self, item):
-        detail = self.details[item]
-        return f"{self.titles[item]} ({detail})" if detail else self.titles[item]
+        detail, title = self.details[item], display_title(self.titles[item])
+        return f"{title} ({detail})" if detail else title
 
     def find(self, text, limit=6):
         """Item ids that ``text`` may mean, best first; one id when it is unambiguous, [] when nothing fits."""

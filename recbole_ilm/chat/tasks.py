@@ -34,6 +34,7 @@ class Example:
 
 def item_facts(dataset, fields):
     """``facts[item_id]`` from the item features (None for items without a title)."""
+    from recbole_ilm.chat.catalogue import display_title
     from recbole_ilm.data.item_text import _field_text
 
     facts = [None] * dataset.item_num
@@ -49,7 +50,7 @@ def item_facts(dataset, fields):
         detail = _field_text(dataset, detail_f, i).strip() if detail_f else ""
         raw = _field_text(dataset, tag_f, i).strip() if tag_f else ""
         tags = [t.strip() for t in (raw.split("|") if "|" in raw else raw.split()) if t.strip()]
-        facts[i] = ItemFacts(title, detail, tags)
+        facts[i] = ItemFacts(display_title(title), detail, tags)
     return facts
 
 

@@ -81,7 +81,10 @@ class FrozenLLMRecommender(SequentialRecommender):
     def set_teacher(self, teacher):
         """A frozen RecBole model whose full-catalogue scores phase 2 distils (:mod:`recbole_ilm.retrieval.distill`);
         kept out of the module tree, so it is neither trained nor saved."""
-        self.__dict__["teacher"] = teacher.to(self.device) if teacher is not None else None
+        if teacher is not None:
+            teacher = teacher.to(self.device)
+            teacher.device = self.device  # RecBole models make some tensors on their config's device
+        self.__dict__["teacher"] = teacher
 
     def _check_context(self, config):
         """Refuse, before any training, prompts longer than the LLM's context."""
