@@ -12,7 +12,7 @@
 # Run from the repository root after ../shared/tools/gpu-bundle.sh (.whl, .data) with .gpu/site holding a stand-in
 # for ray (RecBole's quick_start imports it; not on the GPU image) and the all-MiniLM-L6-v2 tokenizer files (the
 # Q-Former's text tokenizer; no weights): device run, carry [.whl, .data, .gpu], OUT and BUDGET_S (seconds this
-# call may use) set. FLAGS=--smoke: tiny models, to test this script on a CPU.
+# call may use) set. FLAGS=--smoke EMAX=1: tiny models and one epoch, to test this script on a CPU.
 set -u
 OUT=${OUT:-/tmp/ml1m-gpu}; W=${W:-/tmp/ml1m-work}; STAGES=${STAGES:-12}; mkdir -p "$OUT" "$W"; export OUT W
 START=$(date +%s); DEADLINE=$(( START + ${BUDGET_S:-560} ))
@@ -58,7 +58,7 @@ cells = [json.load(open(path)) for path in sys.argv[3:]]
 rows = cells[0]["stats"]["examples_seen"]["phase0"] / 0.02
 t64, t256 = (c["throughput"]["0"][0]["examples_per_s"] for c in cells)
 window = left - reserve - 45      # 45 s: data loading and the test pass
-E64, E256 = (max(1, min(20, int(window // (0.18 * rows / t + 2)))) for t in (t64, t256))
+E64, E256 = (max(1, min(int(os.environ.get("EMAX", 20)), int(window // (0.18 * rows / t + 2)))) for t in (t64, t256))
 print(f"E64={E64} E256={E256} ROWS={rows:.0f}")
 print(f"rows {rows:.0f}, probe prompts/s: batch 64 {t64}, batch 256 {t256}; left {left:.0f} s -> "
       f"backbone_epochs {E64} (batch 64), {E256} (batch 256)", file=open(os.environ["OUT"] + "/budget.txt", "a"))
