@@ -91,7 +91,7 @@ PY
     [ -n "${PICK:-}" ] || exit 1
     E=$E64; SIZE=(); [ "$PICK" = b256 ] && { E=$E256; SIZE=("${B256[@]}"); }
     TEACHER=$(ls saved/GRU4Rec-*.pth 2>/dev/null | head -1); kill -0 "$GRU" 2>/dev/null && TEACHER=""  # unfinished
-    STAGE2=(--set backbone_epochs="$E" --set epochs="$P" "${SIZE[@]}")
+    STAGE2=(--set backbone_epochs="$E" --set epochs="$P" --set eval_batch_size=1024 "${SIZE[@]}")
     if [ -n "$TEACHER" ]; then
         bench s2 ILM-head-distill "${STAGE2[@]}" --set distill_checkpoint="$TEACHER" &
         bench s2 ILM-rand-head-distill "${STAGE2[@]}" --set distill_checkpoint="$TEACHER" &
