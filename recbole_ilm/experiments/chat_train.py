@@ -180,7 +180,8 @@ def main(argv=None):
     parser.add_argument("--batch_size", type=int, default=8, help="examples per training step")
     parser.add_argument("--lr", type=float, default=5e-4, help="AdamW learning rate (linear decay)")
     parser.add_argument("--eval_per_task", type=int, default=60, help="test-item examples scored per task")
-    parser.add_argument("--max_new_tokens", type=int, default=32, help="length limit of each generated answer")
+    parser.add_argument("--max_new_tokens", type=int, default=48,
+                        help="length limit of each generated answer (the chat's default)")
     parser.add_argument("--retrieval_checkpoint", default=None,
                         help="ILM retrieval checkpoint the chat will recommend with (stored in the chat checkpoint)")
     parser.add_argument("--out", default="docs/conversation", help="folder for <dataset>/results.json and table.md")
