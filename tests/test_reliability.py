@@ -173,14 +173,17 @@ def test_prompt_longer_than_the_llm_context(toy):
         build("ILM", toy(llm_max_positions=64))
 
 
-def test_two_runs_in_one_folder_in_the_same_second_keep_their_own_phase_files(toy, monkeypatch):
-    """Phase checkpoints were named to the second: a second run started in the same second overwrote the first's."""
+def test_two_runs_in_one_folder_in_the_same_second_keep_their_own_phase_and_resume_files(toy, monkeypatch):
+    """Phase checkpoints and resume files were named to the second: a second run started in the same second (e.g.
+    cells side by side on one GPU) overwrote the first's."""
     from recbole_ilm.checkpoint_io import read_checkpoint
     from recbole_ilm.quick_start import run_recbole_ilm
-    from recbole_ilm.trainer import ilm_trainer
+    from recbole_ilm.trainer import resume
 
-    monkeypatch.setattr(ilm_trainer, "get_local_time", lambda: "Nov-26-2026_01-00-00")  # one second for both
+    monkeypatch.setattr(resume, "get_local_time", lambda: "Nov-26-2026_01-00-00")  # one second for both
     first = run_recbole_ilm(model="BackboneOnly", dataset="toy", config_dict=toy(phase=0, seed=1))
     second = run_recbole_ilm(model="BackboneOnly", dataset="toy", config_dict=toy(phase=0, seed=2))
     assert first["saved_model_file"] != second["saved_model_file"]
     assert read_checkpoint(first["saved_model_file"])["config"]["seed"] == 1
+    folder = os.path.dirname(first["saved_model_file"])
+    assert len(glob.glob(os.path.join(folder, "BackboneOnly-toy-Nov-26-2026_01-00-00-*.resume.pth"))) == 2

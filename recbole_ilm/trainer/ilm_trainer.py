@@ -10,18 +10,17 @@
 Every phase starts from random states seeded by (seed, phase). Each writes its own
 ``saved/<model>-<dataset>-phase<k>-<time>-<hex>.pth`` (atomically; tensors and plain data only). ``phase: k`` runs only
 phase k, starting from ``init_checkpoint`` (or the cached backbone). A resume file
-(``<model>-<dataset>-<time>.resume.pth``) is rewritten after every epoch; ``resume: <file>`` continues from it.
+(``<model>-<dataset>-<time>-<hex>.resume.pth``) is rewritten after every epoch; ``resume: <file>`` continues from it.
 """
 
 import json
 import os
-import uuid
 from time import time
 
 import numpy as np
 import torch
 from recbole.trainer import Trainer
-from recbole.utils import get_local_time, set_color
+from recbole.utils import set_color
 
 from recbole_ilm.cache import atomic_folder, backbone_seed, cache_path, options_key
 from recbole_ilm.errors import ILMConfigError
@@ -30,7 +29,7 @@ from recbole_ilm.retrieval.distill import load_teacher
 from recbole_ilm.trainer.alignment_trainer import AlignmentTrainer, lr_schedule
 from recbole_ilm.trainer.beam_eval import beam_metrics
 from recbole_ilm.trainer.checkpoint import CheckpointCompatMixin
-from recbole_ilm.trainer.resume import ResumePoints, restore_rng, seed_phase
+from recbole_ilm.trainer.resume import ResumePoints, restore_rng, run_stamp, seed_phase
 from recbole_ilm.trainer.throughput import Meter, describe, flops_per_token, peak_flops, precision, use_bf16
 
 BACKBONE, ALIGNMENT, RETRIEVAL = 0, 1, 2
@@ -82,8 +81,7 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
 
     def _phase_file(self, phase):
         """``<model>-<dataset>-phase<k>-<time>-<hex>.pth`` (two runs in one second differ; DDP ranks take rank 0's)."""
-        name = [f"{self.config['model']}-{self.config['dataset']}-phase{phase}-{get_local_time()}-"
-                f"{uuid.uuid4().hex[:6]}.pth"]
+        name = [f"{self.config['model']}-{self.config['dataset']}-phase{phase}-{run_stamp()}.pth"]
         if self.distributed:
             torch.distributed.broadcast_object_list(name, src=0)
         return os.path.join(self.checkpoint_dir, name[0])

@@ -10,6 +10,7 @@ stored, so it loads with ``weights_only=True``.
 import json
 import os
 import random
+import uuid
 
 import numpy as np
 import torch
@@ -18,6 +19,11 @@ from recbole.utils import get_local_time, set_color
 from recbole_ilm.checkpoint_io import FORMAT, plain, plain_config, read_checkpoint, write_atomic
 from recbole_ilm.data.prompt_cache import prompt_assets
 from recbole_ilm.errors import ILMConfigError
+
+
+def run_stamp():
+    """``<time>-<hex>`` for a run's file names: two runs started in one second in one folder never share a file."""
+    return f"{get_local_time()}-{uuid.uuid4().hex[:6]}"
 
 
 def _numpy_state():
@@ -155,7 +161,7 @@ class ResumePoints:
         """The resume point named by ``resume`` (model weights restored), or None for a fresh run."""
         path = self.config["resume"]
         if not path:
-            name = f"{self.config['model']}-{self.config['dataset']}-{get_local_time()}.resume.pth"
+            name = f"{self.config['model']}-{self.config['dataset']}-{run_stamp()}.resume.pth"
             self.resume_file = os.path.join(self.checkpoint_dir, name)
             return None
         state = read_checkpoint(path)
