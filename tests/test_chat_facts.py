@@ -141,6 +141,9 @@ def test_free_text_request_filters_by_decade_and_fuses_with_the_recommender():
     plain = [i for i, _ in search("a drama", k=5)]
     fused = [i for i, _ in search("a drama", k=5, ranking=[plain[2]])]
     assert fused == [plain[2]] + [i for i in plain if i != plain[2]]
+    # ... but only the best text matches: an item the recommender loves that does not fit the request is not offered
+    funny = [i for i, _ in search("something funny", k=5)]
+    assert funny[0] == 2 and [i for i, _ in search("something funny", k=1, ranking=[1, 4, 2], candidates=1)] == [2]
 
 
 def test_why_is_grounded_in_facts_and_a_wrong_llm_claim_is_replaced():

@@ -6,8 +6,8 @@
   "describe" or "compare") that names a wrong title, tag or year, or a name the catalogue cannot confirm, is
   replaced by the facts themselves (:meth:`Evidence.verified`).
 * :class:`ItemSearch` — free-text requests ("something funny from the 90s", "a moisturiser for dry skin"): dense
-  retrieval over the item texts with all-MiniLM-L6-v2, a decade/year in the request as a filter, fused (reciprocal
-  rank) with the user's retrieval-model ranking when a history exists.
+  retrieval over the item texts with all-MiniLM-L6-v2, a decade/year in the request as a filter; when a history
+  exists, the best text matches are re-ordered by reciprocal-rank fusion with the user's retrieval-model ranking.
 """
 
 import re
@@ -120,9 +120,11 @@ class ItemSearch:
         year = _YEAR.search(query)
         return (int(year.group(1)),) * 2 if year else None
 
-    def __call__(self, query, exclude=(), k=3, ranking=None):
-        """``[(item, reason)]``: the best ``k`` items for ``query``; ``ranking`` (item ids, best first: the
-        recommender's list for the user's history) is fused by reciprocal rank."""
+    def __call__(self, query, exclude=(), k=3, ranking=None, candidates=20):
+        """``[(item, reason)]``: the best ``k`` items for ``query``. With ``ranking`` (item ids, best first: the
+        recommender's list for the user's history) the ``candidates`` best text matches are re-ordered by
+        reciprocal-rank fusion with it: retrieve, then rank, so a recommended item that does not fit the request
+        ("The Fugitive" for "something funny") is never offered."""
         scores = self.embeddings @ np.asarray(self.encoder([query]), dtype=np.float32)[0]
         span = self.years(query)
         if span is not None:
@@ -133,7 +135,7 @@ class ItemSearch:
         order = [self.items[r] for r in np.argsort(-scores) if np.isfinite(scores[r])]
         order = [i for i in order if i not in set(exclude)]
         if ranking:
-            fused = {i: 1.0 / (60 + r) for r, i in enumerate(order)}
+            fused = {i: 1.0 / (60 + r) for r, i in enumerate(order[: max(k, candidates)])}
             for r, i in enumerate(ranking):
                 if i in fused:
                     fused[i] += 1.0 / (60 + r)
