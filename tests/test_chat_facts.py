@@ -167,6 +167,9 @@ def test_why_is_grounded_in_facts_and_a_wrong_llm_claim_is_replaced():
     invented = "Return of the Jedi is a sci-fi film directed by Richard Marquand."
     assert evidence.verified(invented, [5], [1, 3], text) == text  # a name the catalogue cannot confirm
     assert evidence.verified("Return of the Jedi is sci-fi, like", [5], [1, 3], text) == text  # cut off
+    assert evidence.why(right, 5, [1, 3]) == right  # true, and the reason names a liked movie
+    assert evidence.why("Return of the Jedi (1983) is an action, sci-fi movie.", 5, [1, 3]) == text  # no reason
+    assert evidence.why(wrong + " Like Star Wars.", 5, [1, 3]) == text
     swapped = "Fargo (1996) is an action film.\nStar Wars (1977) is a crime thriller."  # tags of the other one
     assert evidence.verified(swapped, [1, 3], [1, 3], "facts") == "facts"
     fine = "Fargo (1996) is a crime thriller.\nStar Wars (1977) is an action film."

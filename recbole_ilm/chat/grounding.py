@@ -66,20 +66,35 @@ class Evidence:
     def compare(self, a, b):
         return f"{self.describe(a)[:-1]}; {self.describe(b)}"
 
+    def _reasons(self, item, liked):
+        """``(i, tags)``: the latest liked item sharing tags with ``item`` (None when none does), and the liked item
+        nearest to it in CF (None without one)."""
+        sharing = [(i, [t for t in self.facts[item].tags if t in self.facts[i].tags]) for i in liked if i != item]
+        sharing = [(i, shared) for i, shared in sharing if shared]
+        return (sharing[-1] if sharing else None), self.neighbour(item, liked)
+
     def text(self, item, liked):
         """One or two sentences of facts about why ``item`` fits ``liked``; every claim is in the catalogue."""
-        f = self.facts[item]
         parts = [self.describe(item)]
-        sharing = [(i, [t for t in f.tags if t in self.facts[i].tags]) for i in liked if i != item]
-        sharing = [(i, shared) for i, shared in sharing if shared]
+        sharing, near = self._reasons(item, liked)
         if sharing:
-            i, shared = sharing[-1]
+            i, shared = sharing
             parts.append(f"Like {self.facts[i].title}, which you liked, it is {' and '.join(t.lower() for t in shared)}.")
-        near = self.neighbour(item, liked)
         if near is not None:
             parts.append(f"Of the {self.noun}s you like, {self.facts[near].title} is the one whose audience it "
                          f"shares most.")
         return " ".join(parts)
+
+    def why(self, answer, item, liked):
+        """The LLM's ``answer`` to "why ``item``" when it holds (:meth:`verified`) and gives a reason, i.e. names a
+        liked item of the evidence; else the evidence itself (:meth:`text`)."""
+        facts = self.text(item, liked)
+        answer = self.verified(answer, [item], liked, facts)
+        sharing, near = self._reasons(item, liked)
+        reasons = [i for i in ((sharing or (None,))[0], near) if i is not None]
+        if not any(self.checker.check(answer, [i], [item, *liked])["title"] == 1.0 for i in reasons):
+            return facts
+        return answer
 
     def _holds(self, text, subjects, allowed):
         check = self.checker.check(text, subjects, allowed=allowed)

@@ -242,12 +242,12 @@ class ChatSession:
 
     def _grounded_why(self, item):
         """The reason in facts (shared tags, nearest CF neighbour among the liked items); the LLM phrases it, and
-        an answer with a claim the catalogue contradicts is replaced by the facts themselves."""
+        an answer that gives no reason or a claim the catalogue contradicts is replaced by the facts themselves."""
         liked = [i for i in self.liked if i != item]
         facts = self.evidence.text(item, liked)
         answer = self.say_fn(f"In one sentence, tell someone why they might like the {self.noun} {{0}}. "
                              f"Use only these facts: {facts}", [item])
-        return self.evidence.verified(answer, [item], liked, facts)
+        return self.evidence.why(answer, item, liked)
 
     def _search(self, description):
         """A free-text request: dense retrieval over the item texts, fused with the recommender for a history."""
