@@ -91,7 +91,7 @@ class Evidence:
         facts = self.text(item, liked)
         answer = self.verified(answer, [item], liked, facts)
         sharing, near = self._reasons(item, liked)
-        reasons = [i for i in ((sharing or (None,))[0], near) if i is not None]
+        reasons = [i for i in (sharing[0] if sharing else None, near) if i is not None]
         if not any(self.checker.check(answer, [i], [item, *liked])["title"] == 1.0 for i in reasons):
             return facts
         return answer
