@@ -24,17 +24,15 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
  'transformers', transformers.__version__)" | tee -a "$OUT/machine.txt"
 B256=(--set train_batch_size=256 --set backbone_learning_rate=0.004 --set learning_rate=0.002)
-bench() {  # bench <out folder> <models> [options]: one harness call, seed 2020, logged to $OUT/<folder>.txt
+bench() {  # bench <out folder> <models> [options]: one harness call, seed 2020, logged to $W/<folder>.txt
     local out=$1 models=$2; shift 2
     timeout "$(left)" python3 -m recbole_ilm.experiments.benchmark ${FLAGS:-} --datasets ml-1m --protocols "" \
         --set data_path=.data --set ilm_cache_dir=$W/cache --set backbone_seed=2020 --seeds 2020 \
-        --out "$W/$out" --models "$models" "$@" >> "$OUT/$out.txt" 2>&1
+        --out "$W/$out" --models "$models" "$@" >> "$W/$out.txt" 2>&1
 }
 cell() { echo "$W/$1/cells/ml-1m/$2-seed2020.json"; }
-finish() {  # flat copies: only two folder levels come back from $OUT
-    for d in "$W"/*/cells/ml-1m; do
-        for f in "$d"/*.json; do [ -f "$f" ] && cp "$f" "$OUT/$(basename "$(dirname "$(dirname "$d")")")-$(basename "$f")"; done
-    done
+finish() {  # few files: a device call brings back only a handful from $OUT (measured: 8)
+    tar czf "$OUT/results.tgz" -C "$W" --exclude=./cache . 2>/dev/null   # cells, harness output, stage1.env
     tar czf "$OUT/logs.tgz" log 2>/dev/null
     tar czf "$OUT/teacher-and-cache.tgz" saved/GRU4Rec-*.pth "$W/cache" 2>/dev/null
     echo "stages $STAGES finished after $(( $(date +%s) - START )) s" | tee -a "$OUT/budget.txt"
