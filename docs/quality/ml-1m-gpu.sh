@@ -8,6 +8,10 @@
 #            epochs as the clock allows, each tested as BackboneOnly
 #   stage 2  on the backbone with the better *valid* NDCG@10: ILM-head-distill (teacher: that GRU4Rec),
 #            ILM-rand-head-distill and ILM-head, phase-2 epochs sized to the time left
+#   stage L  (alone) the long backbone: GRU4Rec (the teacher) and the phase-0 backbone at batch 64 with
+#            backbone_epochs=$E (default 12), until the clock stops it; a later call with STAGES=L continues it from
+#            its resume file (rewritten after every epoch) and, once phase 0 ends, tests it as BackboneOnly. The
+#            cache, teacher and resume file come back in teacher-and-cache.tgz, for phase 2 on a CPU.
 # Everything else is the CPU cells' recipe (fp32, train_sample_ratio 0.18, backbone_seed 2020, seed 2020).
 # Run from the repository root after ../shared/tools/gpu-bundle.sh (.whl, .data) with .gpu/site holding a stand-in
 # for ray (RecBole's quick_start imports it; not on the GPU image) and the all-MiniLM-L6-v2 tokenizer files (the
@@ -34,10 +38,18 @@ cell() { echo "$W/$1/cells/ml-1m/$2-seed2020.json"; }
 finish() {  # few files: a device call brings back only a handful from $OUT (measured: 8)
     tar czf "$OUT/results.tgz" -C "$W" --exclude=./cache . 2>/dev/null   # cells, harness output, stage1.env
     tar czf "$OUT/logs.tgz" log 2>/dev/null
-    tar czf "$OUT/teacher-and-cache.tgz" saved/GRU4Rec-*.pth "$W/cache" 2>/dev/null
+    tar czf "$OUT/teacher-and-cache.tgz" saved/GRU4Rec-*.pth saved/*.resume.pth* "$W/cache" 2>/dev/null
     echo "stages $STAGES finished after $(( $(date +%s) - START )) s" | tee -a "$OUT/budget.txt"
 }
 trap finish EXIT
+
+if [[ $STAGES == *L* ]]; then
+    RESUME=$(ls -t saved/BackboneOnly-ml-1m-*.resume.pth 2>/dev/null | head -1)
+    [ -n "$RESUME" ] || [ -f "$(cell gru GRU4Rec)" ] || bench gru GRU4Rec --set GRU4Rec:epochs=40 &
+    echo "long backbone: backbone_epochs ${E:-12}, resume from '${RESUME:-none}'" | tee -a "$OUT/budget.txt"
+    bench long BackboneOnly --set backbone_epochs="${E:-12}" ${RESUME:+--set resume=$RESUME}
+    wait
+fi
 
 if [[ $STAGES == *1* ]]; then
     # GRU4Rec runs through stage 1 (the reference's ML-1M fit: 17 epochs, 156 s on an H100)
