@@ -114,6 +114,9 @@ SPEC = {
     "warmup_ratio": ("number in [0, 1)", None, "Share of a phase's steps used for linear warm-up."),
     "distill_checkpoint": ("string or null", None, "RecBole sequential model checkpoint whose catalogue scores "
                            "phase 2 distils (retrieval_head: item_tokens / hybrid)."),
+    "item_head_negatives": ("non-negative int", None, "Phase 2, item-token head: train against the batch's "
+                            "targets plus this many uniformly drawn items instead of the whole catalogue (0 = "
+                            "whole catalogue; evaluation always scores every item)."),
     "distill_weight": ("non-negative number", None, "Weight of the distillation loss in phase 2 (0 = off)."),
     "distill_temperature": ("positive number", None, "Softmax temperature of the distillation loss."),
     "mixed_precision": ("string", {"none", "bf16"}, "bf16: autocast on CUDA (a CPU run stays fp32)."),

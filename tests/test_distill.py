@@ -32,18 +32,30 @@ def gru4rec(toy):
     return run_recbole_ilm(model="GRU4Rec", dataset="toy", config_dict=toy(epochs=1))["saved_model_file"]
 
 
-def test_phase2_loss_is_cross_entropy_plus_weighted_distillation(toy, gru4rec):
+@pytest.mark.parametrize("negatives", [0, 6])
+def test_phase2_loss_is_cross_entropy_plus_weighted_distillation(toy, gru4rec, negatives):
+    """With ``item_head_negatives`` both terms run over the same columns: the targets and the drawn items."""
     config, ds, (train, valid, test), model = build("ILM", toy(
-        retrieval_head="item_tokens", distill_checkpoint=gru4rec, distill_weight=0.5, distill_temperature=2.0))
+        retrieval_head="item_tokens", distill_checkpoint=gru4rec, distill_weight=0.5, distill_temperature=2.0,
+        item_head_negatives=negatives))
     teacher = load_teacher(config, train._dataset)
     model.set_teacher(teacher)
     model.eval()  # no dropout: the two computations below see the same scores
     inter = next(iter(train))
+    torch.manual_seed(5)
+    drawn = model.head_candidates(inter["item_id"])
+    assert (drawn is None) == (negatives == 0)
+    if drawn is None:
+        columns, target = slice(None), inter["item_id"]
+    else:  # column 0 (padding) stays first
+        columns = torch.cat([torch.zeros(1, dtype=torch.long), drawn])
+        target = torch.searchsorted(drawn, inter["item_id"]) + 1
     with torch.no_grad():
+        torch.manual_seed(5)
         loss = model.calculate_loss(inter)
-        scores = model.item_head_scores(model._prompt_batch(inter))
-        ce = F.cross_entropy(scores, inter["item_id"])
-        kd = distillation_loss(scores, teacher.full_sort_predict(inter).view(scores.shape[0], -1), 2.0)
+        scores = model.item_head_scores(model._prompt_batch(inter))[:, columns]
+        ce = F.cross_entropy(scores, target)
+        kd = distillation_loss(scores, teacher.full_sort_predict(inter).view(scores.shape[0], -1)[:, columns], 2.0)
     assert kd.item() > 0
     assert loss.item() == pytest.approx((ce + 0.5 * kd).item(), rel=1e-5)
     assert not any("teacher" in k for k in model.state_dict()) and model.teacher is teacher

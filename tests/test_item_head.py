@@ -179,3 +179,37 @@ def test_evaluation_encodes_the_catalogue_once_and_notices_a_weight_change(toy, 
     with torch.enable_grad():
         torch.testing.assert_close(changed, model.full_sort_predict(batches[0]).detach(), atol=1e-5, rtol=1e-5)
     assert not torch.allclose(changed, memo[0])
+
+
+def test_sampled_negatives_encode_and_score_only_the_targets_and_the_draw(toy):
+    """``item_head_negatives: K``: phase 2's cross-entropy runs over the batch's targets plus K uniformly drawn items
+    (their columns of the full scores), and the catalogue is never encoded whole in a training step."""
+    import torch.nn.functional as F
+
+    config, ds, (train, valid, test), model = build("ILM", toy(retrieval_head="item_tokens", item_head_negatives=5))
+    model.set_phase(2)
+    model.eval()  # no dropout; gradients stay on, as in training
+    inter = next(iter(train))
+    target, n_items = inter["item_id"], model.cf_item.shape[0]
+    torch.manual_seed(3)
+    items = model.head_candidates(target)
+    assert torch.equal(items, torch.unique(items)) and set(target.tolist()) <= set(items.tolist())
+    assert len(items) <= len(set(target.tolist())) + 5 < n_items - 1
+    rows = []
+    encode = model.encode_entities
+    model.encode_entities = lambda cf: rows.append(cf.shape[0]) or encode(cf)
+    torch.manual_seed(3)
+    loss = model.calculate_loss(inter)
+    assert len(items) in rows and n_items not in rows
+    with torch.no_grad():
+        full = model.item_head_scores(model._prompt_batch(inter))
+    expected = F.cross_entropy(full[:, items], torch.searchsorted(items, target))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()
+    assert model.item_encoder.adaptor.weight.grad.abs().sum() > 0
+
+
+def test_sampled_negatives_need_the_item_token_head(toy):
+    with pytest.raises(ILMConfigError) as err:
+        build("ILM", toy(retrieval_head="hybrid", item_head_negatives=8))
+    assert "item_head_negatives" in str(err.value) and "retrieval_head: item_tokens" in str(err.value)

@@ -139,7 +139,7 @@ def main(argv=None):
     except ILMConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from recbole_ilm.chat.session import help_text
+    from recbole_ilm.chat.phrases import help_text
 
     titled = sum(1 for t in session.catalogue.titles if t)
     print(f"ILM chat on {config['dataset']} ({titled} {session.noun}s). "

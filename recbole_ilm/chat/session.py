@@ -7,36 +7,11 @@ in the prompt). That keeps the dialogue logic testable on its own.
 
 import re
 
+from recbole_ilm.chat.phrases import REQUEST, a_noun, count_in, help_text, index_in, title_spans
 from recbole_ilm.errors import ILMConfigError
 
 MAX_CHARS = 500
 DEFAULT_COUNT = 3
-HELP = ("Tell me {noun}s you like (e.g. 'I liked {a} and {b}'), then ask 'recommend 3'. You can also say "
-        "'why the first one', 'not that one', 'more like <title>', 'describe <title>', 'compare <title> and <title>',"
-        " ask for '{request}', '/load <checkpoint>' or '/quit'.")
-REQUEST_EXAMPLES = {"movie": "something funny from the 90s", "product": "a moisturiser for dry skin"}
-
-
-def help_text(catalogue, noun):
-    """The help line: two short titles of this catalogue as examples, a free-text request in its words."""
-    a, b = ([*sorted((t for t in catalogue.titles[:300] if t), key=lambda t: (len(t), t)), "<title>", "<title>"])[:2]
-    return HELP.format(noun=noun, a=a, b=b, request=REQUEST_EXAMPLES.get(noun, f"something like {a}"))
-_NUMBERS = {w: k for k, w in enumerate("zero one two three four five six seven eight nine ten".split())}
-_ORDINALS = {w: k for k, w in enumerate(
-    "zeroth first second third fourth fifth sixth seventh eighth ninth tenth".split())}
-_LIKE = re.compile(r"^(?:i\s+)?(?:really\s+|also\s+)?(?:like|liked|love|loved|enjoy|enjoyed|watched|saw|seen|"
-                   r"have seen|adore|adored)\s+", re.IGNORECASE)
-_SPLIT = re.compile(r"(\s*(?:,|;|&|\band\b|\bor\b)\s*)", re.IGNORECASE)
-_QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'")
-_REQUEST = re.compile(r"^(?:please\s+)?(?:(?:recommend|suggest|find|show|give|get)\s+(?:me\s+)?|i(?:'m|\s+am)?\s+"
-                      r"(?:want|would like|am looking for|looking for|in the mood for)\s+|looking for\s+)?"
-                      r"(?:something|anything|some|an?)\s+(.+)$", re.IGNORECASE)
-
-
-def _a(noun):
-    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
-
-
 class ChatSession:
     def __init__(self, catalogue, recommend, say, noun="item", load=None, evidence=None, search=None):
         """``evidence`` (a :class:`~recbole_ilm.chat.grounding.Evidence`) grounds "why" answers in checkable
@@ -79,7 +54,7 @@ class ChatSession:
             describe = re.match(r"^(?:describe|tell me about|what is|what's)\s+(.+)$", low)
             if describe:
                 return self._describe(text[describe.start(1):])
-            request = _REQUEST.match(text.rstrip(".!?"))
+            request = REQUEST.match(text.rstrip(".!?"))
             if request and self.search_fn is not None and not self.catalogue.is_title(text):
                 return self._search(request.group(1))
             if re.search(r"\b(recommend|suggest|what should i|what next|what else|another|again|more)\b", low):
@@ -89,30 +64,12 @@ class ChatSession:
             return f"Sorry: {e}"
 
     # ------------------------------------------------------------------ mentions
-    def _spans(self, text):
-        """Item mentions in free text: quoted titles, else the longest runs that name one title exactly."""
-        quoted = [a or b for a, b in _QUOTED.findall(text)]
-        if quoted:
-            return quoted
-        parts = _SPLIT.split(_LIKE.sub("", text.strip()).rstrip(".!"))
-        words, seps = parts[0::2], parts[1::2]
-        spans, i = [], 0
-        while i < len(words):
-            for j in range(len(words), i, -1):  # "Sense and Sensibility" survives splitting on "and"
-                candidate = "".join(w + s for w, s in zip(words[i:j], seps[i:j - 1] + [""]))
-                if j == i + 1 or self.catalogue.is_title(candidate):  # joined parts only when exactly a title
-                    break
-            if candidate.strip():
-                spans.append(candidate.strip())
-            i = j
-        return spans
-
     def _resolve(self, span, then=None):
         """One item id for a title, or a reply explaining why not. An ambiguous title is queued with ``then`` (what
         to do with the id the user picks; default: note it as liked) and the reply asks for the first queued one."""
         found = self.catalogue.find(span)
         if not found:
-            return None, f"I don't know {_a(self.noun)} called '{span}'; check the spelling or try another title."
+            return None, f"I don't know {a_noun(self.noun)} called '{span}'; check the spelling or try another title."
         if len(found) > 1:
             self.queue.append((span, found, then or self._noted))
             return None, self._ask()
@@ -132,7 +89,7 @@ class ChatSession:
     def _mentions(self, text):
         self.queue = []  # a new message replaces questions left unanswered
         added, notes = [], []
-        for span in self._spans(text):
+        for span in title_spans(text, self.catalogue.is_title):
             queued = len(self.queue)
             item, problem = self._resolve(span)
             if item is not None:
@@ -163,10 +120,7 @@ class ChatSession:
 
     # ------------------------------------------------------------------ recommendations
     def _count(self, low):
-        digits = re.search(r"\b(\d+)\b", low)
-        words = [_NUMBERS[w] for w in re.findall(r"[a-z]+", low) if w in _NUMBERS]
-        count = int(digits.group(1)) if digits else (words[0] if words else self.count)
-        self.count = max(1, min(count, 20))
+        self.count = count_in(low, self.count)
         return self.count
 
     def _recommend(self, count, history=None):
@@ -184,12 +138,8 @@ class ChatSession:
         """The shown item a phrase points at ('the second one', '#2', a title); the focus by default."""
         if not self.shown:
             return None
-        number = re.search(r"#?\b(\d+)\b", low)
-        ordinal = [_ORDINALS[w] for w in re.findall(r"[a-z]+", low) if w in _ORDINALS]
-        index = int(number.group(1)) if number else (ordinal[0] if ordinal else None)
-        if "last" in low.split():
-            index = len(self.shown)
-        if index and 1 <= index <= len(self.shown):
+        index = index_in(low, len(self.shown))
+        if index:
             return self.shown[index - 1]
         return self.focus
 

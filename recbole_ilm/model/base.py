@@ -112,6 +112,10 @@ class FrozenLLMRecommender(SequentialRecommender):
             raise ILMConfigError(f"eval_mode: {config['eval_mode']} is the beam search of generative retrieval; "
                                  f"with retrieval_head: {head} use eval_mode: full_sort")
         prefix = shared_prefix(self.prompts.item_tokens)
+        if self.hybrid and config["item_head_negatives"]:
+            raise ILMConfigError("item_head_negatives samples the catalogue for the item-token head's loss, but "
+                                 "retrieval_head: hybrid scores every id's likelihood anyway; use "
+                                 "retrieval_head: item_tokens or item_head_negatives: 0")
         if self.hybrid and len(prefix) != 1:
             raise ILMConfigError(f"retrieval_head: hybrid needs item ids that all start with one shared token "
                                  f"(the plugin's tokenizer: item_); these share {len(prefix)}")
@@ -187,38 +191,53 @@ class FrozenLLMRecommender(SequentialRecommender):
             self.__dict__["_item_tokens_memo"] = (key, self.encode_entities(self.cf_item))
         return self._item_tokens_memo[1]
 
-    def item_head_scores(self, batch):
+    def item_head_scores(self, batch, items=None):
         """``[B, n + 1]`` item-token head scores of every item (one LLM pass; see ``retrieval_head``); hybrid: plus
-        each id's exact log-likelihood (the trie walk, whose first step is the head's answer position)."""
+        each id's exact log-likelihood (the trie walk, whose first step is the head's answer position). ``items``
+        (sorted ids, training with ``item_head_negatives``): only those columns, ``[B, len(items) + 1]``, and only
+        their tokens (and the prompts' own) are encoded."""
         tokens = self.evaluation_item_tokens()
-        tokens = self.encode_entities(self.cf_item) if tokens is None else tokens
+        if tokens is None and items is None:
+            tokens = self.encode_entities(self.cf_item)
+        table = tokens[1:] if items is None else self.encode_entities(self.cf_item[items])
         embeds = self.embed_prompt(batch, tokens)
         mask = batch["prompt_mask"]
         if self.hybrid:
             if self.meter is not None:
                 self.meter.add(mask.shape[0], mask.sum())
             log_likelihood, hidden = item_log_likelihoods(self.llm, embeds, mask, self.trie, answer_state=True)
-            return log_likelihood + self.item_head.scores(hidden, self.item_head.item_table(tokens[1:]))
+            return log_likelihood + self.item_head.scores(hidden, self.item_head.item_table(table))
         prefix = self.answer_prefix.to(mask.device).expand(mask.shape[0], -1)
         embeds = torch.cat([embeds, self.llm.get_input_embeddings()(prefix)], dim=1)
         mask = torch.cat([mask, torch.ones_like(prefix)], dim=1)
         if self.meter is not None:
             self.meter.add(mask.shape[0], mask.sum())
         hidden = last_hidden_state(self.llm, embeds, mask, prompt_positions(mask))
-        return self.item_head.scores(hidden, self.item_head.item_table(tokens[1:]))
+        return self.item_head.scores(hidden, self.item_head.item_table(table))
+
+    def head_candidates(self, target):
+        """Training with ``item_head_negatives: K``: the batch's targets and K items drawn uniformly (sorted, unique;
+        torch's generator, so a resumed run draws the same); None (the whole catalogue) when K is 0 or covers it."""
+        k, n = self.config["item_head_negatives"], self.cf_item.shape[0] - 1
+        if not k or k >= n:
+            return None
+        return torch.unique(torch.cat([target, torch.randint(1, n + 1, (k,)).to(target.device)]))
 
     # ------------------------------------------------------------------ RecBole API
     def calculate_loss(self, interaction):
         batch = self._prompt_batch(interaction)
         if self.phase != 0 and self.item_head is not None:
             target = interaction[self.ITEM_ID].to(self.device)
-            scores = self.item_head_scores(batch)
-            loss = F.cross_entropy(scores, target)
+            items = self.head_candidates(target)
+            scores = self.item_head_scores(batch, items)
+            loss = F.cross_entropy(scores, target if items is None else torch.searchsorted(items, target) + 1)
             if self.teacher is not None:
                 with torch.no_grad():
-                    teacher = self.teacher.full_sort_predict(interaction.to(self.device))
+                    teacher = self.teacher.full_sort_predict(interaction.to(self.device)).view(scores.shape[0], -1)
+                if items is not None:  # the teacher's distribution over the same columns
+                    teacher = torch.cat([teacher[:, :1], teacher[:, items]], dim=1)
                 loss = loss + self.config["distill_weight"] * distillation_loss(
-                    scores, teacher.view(scores.shape[0], -1), self.config["distill_temperature"])
+                    scores, teacher, self.config["distill_temperature"])
             return loss
         prompt_embeds = self.embed_prompt(batch)
         target = batch["target_ids"]

@@ -191,6 +191,7 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         def on_epoch_end(epoch):
             self._write_resume(ALIGNMENT, epoch, {"aligner": aligner.state_dict()})
 
+        aligner.throughput[:0] = self.throughput.get(ALIGNMENT, [])  # a resumed phase 1's earlier epochs
         self.throughput[ALIGNMENT] = aligner.throughput
         self.phase_results[ALIGNMENT] = aligner.fit(show_progress=self.run_options["show_progress"],
                                                     start_epoch=start_epoch, on_epoch_end=on_epoch_end)

@@ -130,7 +130,8 @@ class ResumePoints:
         if not self._is_writer():
             return
         state = {**self._base_state(), "phase": phase, "epoch": epoch, "rng": capture_rng(self.train_data),
-                 "saved_model_file": self.saved_model_file, "phase_results": plain(self.phase_results), **extra}
+                 "saved_model_file": self.saved_model_file, "phase_results": plain(self.phase_results),
+                 "throughput": plain(self.throughput), **extra}  # the cell's examples seen count earlier epochs too
         write_atomic(state, self.resume_file)
         with open(self.resume_file + ".json", "w") as f:  # for people (and tests) watching a run
             json.dump({"phase": phase, "epoch": epoch}, f)
@@ -173,6 +174,7 @@ class ResumePoints:
         self.resume_file = path
         self.model.load_state_dict(state["state_dict"])
         self.phase_results = dict(state.get("phase_results") or {})
+        self.throughput = {int(phase): list(epochs) for phase, epochs in (state.get("throughput") or {}).items()}
         self.logger.info(set_color("Resuming run", "pink") + f" from {path} (phase {state['phase']}, "
                                                               f"epoch {state['epoch']})")
         return state
