@@ -61,9 +61,11 @@ def dataset_fingerprint(dataset):
 def atomic_output(path):
     """A temporary path (unique to this process) that replaces ``path`` when the block succeeds.
 
-    Readers never see a half-written file, and processes writing the same artefact (DDP ranks) do not collide.
+    Readers never see a half-written file, and processes writing the same artefact (DDP ranks) do not collide. The
+    folder is made if missing.
     """
     tmp = f"{path}.{os.getpid()}.tmp"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # e.g. checkpoint_dir not made yet
     try:
         yield tmp
         os.replace(tmp, path)

@@ -109,3 +109,14 @@ def test_a_genuine_recbole_checkpoint_loads_and_full_unpickling_is_opt_in(toy, t
         read_checkpoint(str(other))
     monkeypatch.setenv("RECBOLE_ILM_TRUST_CHECKPOINTS", "1")  # the documented opt-in
     assert read_checkpoint(str(other))["config"].value == 3
+
+
+def test_a_checkpoint_goes_to_a_folder_not_made_yet(tmp_path):
+    """chat_train saves to checkpoint_dir, which nothing had created when the cache lived elsewhere: the ML-1M chat
+    run lost its results to "Parent directory saved does not exist" after 11 minutes."""
+    from recbole_ilm.checkpoint_io import write_atomic
+
+    path = tmp_path / "saved" / "deeper" / "chat.pth"
+    write_atomic({"state_dict": {"w": torch.ones(2)}}, str(path))
+    assert torch.equal(torch.load(path, weights_only=True)["state_dict"]["w"], torch.ones(2))
+    assert [p.name for p in path.parent.iterdir()] == ["chat.pth"]  # no temporary file left

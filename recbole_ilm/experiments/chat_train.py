@@ -198,15 +198,19 @@ def main(argv=None):
             label, args.dataset, overrides, args.steps, args.batch_size, args.lr, args.eval_per_task,
             args.max_new_tokens, log=lambda m: print(m, flush=True))
         path = os.path.join(config["checkpoint_dir"], f"chat-{label}-{args.dataset}.pth")
-        save_chat_checkpoint(path, config, model, label, args.retrieval_checkpoint)
         info[label]["checkpoint"] = path
+        write_results(out, args, results, info)  # after each model: a later failure keeps the finished ones
+        save_chat_checkpoint(path, config, model, label, args.retrieval_checkpoint)
         del model
+    print(table(results, list(results)))
+    return 0
+
+
+def write_results(out, args, results, info):
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"args": vars(args), "results": results, "info": info}, f, indent=1)
     with open(os.path.join(out, "table.md"), "w") as f:
-        f.write(table(results, labels) + "\n")
-    print(table(results, labels))
-    return 0
+        f.write(table(results, list(results)) + "\n")
 
 
 if __name__ == "__main__":
