@@ -209,7 +209,9 @@ def test_sampled_negatives_encode_and_score_only_the_targets_and_the_draw(toy):
     assert model.item_encoder.adaptor.weight.grad.abs().sum() > 0
 
 
-def test_sampled_negatives_need_the_item_token_head(toy):
+@pytest.mark.parametrize("head", ["hybrid", "generative"])
+def test_sampled_negatives_need_the_item_token_head(toy, head):
+    """The option would otherwise do nothing (generative) or sample only half of the score (hybrid)."""
     with pytest.raises(ILMConfigError) as err:
-        build("ILM", toy(retrieval_head="hybrid", item_head_negatives=8))
-    assert "item_head_negatives" in str(err.value) and "retrieval_head: item_tokens" in str(err.value)
+        build("ILM", toy(retrieval_head=head, item_head_negatives=8))
+    assert all(w in str(err.value) for w in ("item_head_negatives", f"retrieval_head: {head}", "item_tokens"))

@@ -73,10 +73,11 @@ class Evidence:
         sharing = [(i, shared) for i, shared in sharing if shared]
         return (sharing[-1] if sharing else None), self.neighbour(item, liked)
 
-    def text(self, item, liked):
-        """One or two sentences of facts about why ``item`` fits ``liked``; every claim is in the catalogue."""
+    def text(self, item, liked, reasons=None):
+        """One or two sentences of facts about why ``item`` fits ``liked``; every claim is in the catalogue.
+        ``reasons``: :meth:`_reasons` when the caller has them already."""
         parts = [self.describe(item)]
-        sharing, near = self._reasons(item, liked)
+        sharing, near = reasons or self._reasons(item, liked)
         if sharing:
             i, shared = sharing
             parts.append(f"Like {self.facts[i].title}, which you liked, it is {' and '.join(t.lower() for t in shared)}.")
@@ -88,9 +89,9 @@ class Evidence:
     def why(self, answer, item, liked):
         """The LLM's ``answer`` to "why ``item``" when it holds (:meth:`verified`) and gives a reason, i.e. names a
         liked item of the evidence; else the evidence itself (:meth:`text`)."""
-        facts = self.text(item, liked)
-        answer = self.verified(answer, [item], liked, facts)
         sharing, near = self._reasons(item, liked)
+        facts = self.text(item, liked, (sharing, near))
+        answer = self.verified(answer, [item], liked, facts)
         reasons = [i for i in (sharing[0] if sharing else None, near) if i is not None]
         if not any(self.checker.check(answer, [i], [item, *liked])["title"] == 1.0 for i in reasons):
             return facts

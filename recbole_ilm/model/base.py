@@ -102,6 +102,10 @@ class FrozenLLMRecommender(SequentialRecommender):
         """The item-token output head (``retrieval_head: item_tokens`` or ``hybrid``), or None (generative)."""
         head = config["retrieval_head"]
         self.hybrid = head == "hybrid"
+        if config["item_head_negatives"] and head != "item_tokens":
+            raise ILMConfigError(f"item_head_negatives samples the catalogue for the item-token head's loss, but "
+                                 f"retrieval_head: {head} scores every id's likelihood; use retrieval_head: "
+                                 f"item_tokens or item_head_negatives: 0")
         if head == "generative":
             return None
         if self.item_encoder is None:
@@ -112,10 +116,6 @@ class FrozenLLMRecommender(SequentialRecommender):
             raise ILMConfigError(f"eval_mode: {config['eval_mode']} is the beam search of generative retrieval; "
                                  f"with retrieval_head: {head} use eval_mode: full_sort")
         prefix = shared_prefix(self.prompts.item_tokens)
-        if self.hybrid and config["item_head_negatives"]:
-            raise ILMConfigError("item_head_negatives samples the catalogue for the item-token head's loss, but "
-                                 "retrieval_head: hybrid scores every id's likelihood anyway; use "
-                                 "retrieval_head: item_tokens or item_head_negatives: 0")
         if self.hybrid and len(prefix) != 1:
             raise ILMConfigError(f"retrieval_head: hybrid needs item ids that all start with one shared token "
                                  f"(the plugin's tokenizer: item_); these share {len(prefix)}")
