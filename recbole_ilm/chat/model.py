@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.llm.backbone import new_cache, prompt_positions, run_llm
 
 SYSTEM = "You are a helpful recommendation assistant."
@@ -20,6 +21,10 @@ _MARK = re.compile(r"\{(\d+)\}")
 
 class ItemChatLM:
     def __init__(self, recommender, system=SYSTEM):
+        if getattr(recommender, "token_gate", None) is not None:
+            raise ILMConfigError("item_token_input: add adds item tokens to the ids of retrieval prompts; the chat "
+                                 "puts them in slots of its own prompts: train the chat model with item_token_input: "
+                                 "insert")
         self.rec = recommender
         self.tok = recommender.prompts.tokenizer.tok
         self.slot_id = recommender.prompts.tokenizer.slot_id

@@ -85,18 +85,22 @@ def use_prompt_assets(config, dataset, assets):
                      IdIndex.from_dict(assets["user_index"]))
 
 
+def _token_input(config):
+    return config["item_token_input"] or "insert"
+
+
 def _remember(config, folder, tokenizer, item_index, user_index):
     """The builder for these ids and tokenizer, memoised for this process under its cache folder."""
-    builder = PromptBuilder(tokenizer, item_index, user_index, config["num_query_tokens"])
+    builder = PromptBuilder(tokenizer, item_index, user_index, config["num_query_tokens"], _token_input(config))
     builder.cache_dir = folder
-    _MEMO[(folder, config["num_query_tokens"])] = builder
+    _MEMO[(folder, config["num_query_tokens"], _token_input(config))] = builder
     return builder
 
 
 def get_prompt_builder(config, dataset):
     """The :class:`PromptBuilder` of this config and dataset (created once, then read from the cache)."""
     folder = prompt_cache_dir(config, dataset)
-    memo_key = (folder, config["num_query_tokens"])
+    memo_key = (folder, config["num_query_tokens"], _token_input(config))
     if memo_key in _MEMO:
         return _MEMO[memo_key]
     digits = config["id_digits_per_token"]

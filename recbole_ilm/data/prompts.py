@@ -2,7 +2,8 @@
 
 A prompt is a template whose ``{user}`` / ``{history}`` placeholders are filled with id tokens, each id followed by
 ``num_slots`` slot positions where the item encoder's output tokens are inserted later (none for text-only
-prompts). Everything is pre-tokenized once; a batch is assembled with array gathers, so the target item can only
+prompts). With ``item_token_input: add`` no position is inserted: the id's own tokens are marked (slot rank 0) and
+the item's tokens are added to their embeddings later, so the prompt is the text-only one. Everything is pre-tokenized once; a batch is assembled with array gathers, so the target item can only
 enter a prompt through the history arrays it is built from.
 
 Batch fields (all ``[B, T]`` and left-padded unless noted):
@@ -10,7 +11,8 @@ Batch fields (all ``[B, T]`` and left-padded unless noted):
 * ``prompt_ids``: token ids (slot positions hold the tokenizer's slot id, replaced by embeddings later);
 * ``prompt_mask``: 1 for real tokens;
 * ``prompt_slot_item`` / ``prompt_slot_user``: the internal item / user id whose tokens go at a slot (0 elsewhere);
-* ``prompt_slot_rank``: which of the ``num_slots`` query tokens goes there (-1 at non-slot positions);
+* ``prompt_slot_rank``: which of the ``num_slots`` query tokens goes there (-1 at non-slot positions; ``add``: 0 at
+  the id tokens that receive the item's tokens);
 * ``target_ids`` (``[B, L]``): the target item's id tokens (absent when no target is given).
 """
 
@@ -25,8 +27,9 @@ PROMPT_FIELDS = ("prompt_ids", "prompt_mask", "prompt_slot_item", "prompt_slot_u
 
 
 class PromptBuilder:
-    def __init__(self, tokenizer, item_index, user_index, num_slots):
+    def __init__(self, tokenizer, item_index, user_index, num_slots, token_input="insert"):
         self.tokenizer = tokenizer
+        self.token_input = token_input
         self.item_index = item_index
         self.user_index = user_index
         self.num_slots = int(num_slots)
@@ -53,6 +56,8 @@ class PromptBuilder:
     def _id_block(self, tokens, with_slots):
         """Token ids plus slot metadata for a [k, L] block of ids."""
         k, length = tokens.shape
+        if with_slots and self.token_input == "add":  # the id's own tokens receive the item's tokens
+            return tokens.astype(np.int64), np.zeros((k, length), dtype=np.int64)
         n = self.num_slots if with_slots else 0
         ids = np.concatenate([tokens, np.full((k, n), self.tokenizer.slot_id, dtype=np.int64)], axis=1)
         rank = np.concatenate([np.full((k, length), -1), np.tile(np.arange(n), (k, 1))], axis=1)
@@ -90,7 +95,7 @@ class PromptBuilder:
 
     def max_prompt_length(self, max_history, with_slots=True):
         """Longest prompt (plus answer) any template can produce for histories of up to ``max_history`` items."""
-        n = self.num_slots if with_slots else 0
+        n = self.num_slots if with_slots and self.token_input == "insert" else 0
         user = self.user_tokens.shape[1] + n
         item = self.item_tokens.shape[1] + n
         history = max_history * item + max(0, max_history - 1) * len(self.sep)

@@ -71,6 +71,9 @@ class FrozenLLMRecommender(SequentialRecommender):
             self.register_buffer("cf_item", normalised_table(items))
             self.cf_dim = self.cf_item.shape[1]
         self.item_encoder = self.build_item_encoder(config, dataset)
+        self.token_gate = None  # item_token_input: add: zero at the start, so phase 2 starts as the backbone
+        if self.item_encoder is not None and config["item_token_input"] == "add":
+            self.token_gate = torch.nn.Parameter(torch.zeros(self.llm_width))
         self.item_head = self._build_item_head(config)
         self.phase = 2
         self.meter = None  # set by the trainer while it measures throughput (examples and tokens seen)
@@ -159,7 +162,8 @@ class FrozenLLMRecommender(SequentialRecommender):
         if self.phase == 0:
             return [p for p in self.llm.parameters()]
         heads = [m for m in (self.item_encoder, self.item_head) if m is not None]
-        return [p for m in heads for p in m.parameters()]
+        gate = [] if self.token_gate is None else [self.token_gate]
+        return [p for m in heads for p in m.parameters()] + gate
 
     # ------------------------------------------------------------------ inputs
     def _prompt_batch(self, interaction):
@@ -178,7 +182,7 @@ class FrozenLLMRecommender(SequentialRecommender):
         items = (lambda ids: item_tokens[ids]) if item_tokens is not None else (
             lambda ids: self.encode_entities(self.cf_item[ids]))
         return interleave(text, batch["prompt_slot_item"], batch["prompt_slot_user"], batch["prompt_slot_rank"],
-                          items, lambda ids: self.encode_entities(self.cf_user[ids]))
+                          items, lambda ids: self.encode_entities(self.cf_user[ids]), self.token_gate)
 
     def evaluation_item_tokens(self):
         """While evaluating (eval mode, no grad): every item's tokens ``[n + 1, N, D]``, encoded once and reused until

@@ -224,7 +224,7 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         if resume is not None:
             return
         if self.config["init_checkpoint"]:  # e.g. phase 1 of a generative run under a new item head
-            self._load_model_checkpoint(self.config["init_checkpoint"], fresh=("item_head.",))
+            self._load_model_checkpoint(self.config["init_checkpoint"], fresh=("item_head.", "token_gate"))
         elif self.config["phase"] not in (None, BACKBONE) and self.model.uses_item_slots:
             if not self.config["llm_path"]:
                 self._load_cached_backbone(required=True)
