@@ -170,6 +170,13 @@ def test_why_is_grounded_in_facts_and_a_wrong_llm_claim_is_replaced():
     assert evidence.why(right, 5, [1, 3]) == right  # true, and the reason names a liked movie
     assert evidence.why("Return of the Jedi (1983) is an action, sci-fi movie.", 5, [1, 3]) == text  # no reason
     assert evidence.why(wrong + " Like Star Wars.", 5, [1, 3]) == text
+    # the chat's three item answers go through one door: kept when they hold, else the facts
+    assert evidence.delivered("why", right, [1, 3, 5]) == right
+    assert evidence.delivered("why", wrong, [1, 3, 5]) == text
+    assert evidence.delivered("describe", "Fargo is a comedy.", [1]) == evidence.describe(1)
+    assert evidence.delivered("describe", "Fargo is a crime thriller.", [1]) == "Fargo is a crime thriller."
+    assert evidence.delivered("compare", "Both are fine.", [1, 3]) == evidence.compare(1, 3)
+    assert evidence.why_prompt(5, [1, 3]).endswith("Use only these facts: " + text)
     swapped = "Fargo (1996) is an action film.\nStar Wars (1977) is a crime thriller."  # tags of the other one
     assert evidence.verified(swapped, [1, 3], [1, 3], "facts") == "facts"
     fine = "Fargo (1996) is a crime thriller.\nStar Wars (1977) is an action film."

@@ -86,6 +86,23 @@ class Evidence:
                          f"shares most.")
         return " ".join(parts)
 
+    def why_prompt(self, item, liked):
+        """The chat's prompt for "why ``item``": the LLM is asked to phrase the evidence (:meth:`text`)."""
+        return (f"In one sentence, tell someone why they might like the {self.noun} {{0}}. "
+                f"Use only these facts: {self.text(item, liked)}")
+
+    def delivered(self, task, answer, items):
+        """What the chat says for ``task`` (describe / compare / why) about ``items`` (why: the liked items, then the
+        one in question), given the LLM's ``answer`` to the chat's prompt for it: the answer when it holds
+        (:meth:`verified`, :meth:`why`), else the facts."""
+        if task == "describe":
+            return self.verified(answer, items, items, self.describe(items[0]))
+        if task == "compare":
+            return self.verified(answer, items, items, self.compare(*items))
+        if task == "why":
+            return self.why(answer, items[-1], items[:-1])
+        raise ValueError(f"the chat answers describe, compare and why, not {task}")
+
     def why(self, answer, item, liked):
         """The LLM's ``answer`` to "why ``item``" when it holds (:meth:`verified`) and gives a reason, i.e. names a
         liked item of the evidence; else the evidence itself (:meth:`text`)."""

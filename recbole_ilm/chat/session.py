@@ -194,10 +194,8 @@ class ChatSession:
         """The reason in facts (shared tags, nearest CF neighbour among the liked items); the LLM phrases it, and
         an answer that gives no reason or a claim the catalogue contradicts is replaced by the facts themselves."""
         liked = [i for i in self.liked if i != item]
-        facts = self.evidence.text(item, liked)
-        answer = self.say_fn(f"In one sentence, tell someone why they might like the {self.noun} {{0}}. "
-                             f"Use only these facts: {facts}", [item])
-        return self.evidence.why(answer, item, liked)
+        answer = self.say_fn(self.evidence.why_prompt(item, liked), [item])
+        return self.evidence.delivered("why", answer, liked + [item])
 
     def _search(self, description):
         """A free-text request: dense retrieval over the item texts, fused with the recommender for a history."""
@@ -220,7 +218,7 @@ class ChatSession:
         answer = self.say_fn(f"Describe the {self.noun} {{0}}.", [item])
         if self.evidence is None:
             return answer
-        return self.evidence.verified(answer, [item], [item], self.evidence.describe(item))
+        return self.evidence.delivered("describe", answer, [item])
 
     def _compare(self, text):
         parts = [p for p in re.split(r"\s+(?:and|with|vs\.?|versus)\s+|\s*,\s*", text.strip().rstrip(".!?")) if p]
@@ -240,7 +238,7 @@ class ChatSession:
         answer = self.say_fn(f"Compare the {self.noun}s {{0}} and {{1}}.", items)
         if self.evidence is None:
             return answer
-        return self.evidence.verified(answer, items, items, self.evidence.compare(*items))
+        return self.evidence.delivered("compare", answer, items)
 
     def _load(self, path):
         if not path:

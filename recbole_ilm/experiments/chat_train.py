@@ -121,12 +121,50 @@ def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_ne
         log(f"  {label} {task}: SC {results[task]['sc']:.2f}  log-pplx {results[task]['log_pplx']:.4f}  "
             f"title {_pct(facts['title'])}  tag precision {_pct(facts['tag_precision'])}  "
             f"tag recall {_pct(facts['tag_recall'])}  year {_pct(facts['year'])}")
+        if task in DELIVERED_TASKS:
+            results[task]["delivered"] = _delivered(task, examples, answers, chat, writer, checker, config,
+                                                    max_new_tokens)
+            d = results[task]["delivered"]
+            log(f"  {label} {task} as the chat delivers it: SC {d['sc']:.2f}  title {_pct(d['facts']['title'])}  "
+                f"tag precision {_pct(d['facts']['tag_precision'])}  LLM sentence kept {_pct(d['kept'])}")
     for row, tasks in (("all", TASKS), ("grounded", GROUNDED_TASKS)):  # grounded: the tasks metadata can ground
         results[row] = {"sc": float(np.mean([results[t]["sc"] for t in tasks])),
                         "log_pplx": float(np.mean([results[t]["log_pplx"] for t in tasks])),
                         "facts": {c: _mean([results[t]["facts"][c] for t in tasks])
                                   for c in ("title", "tag_precision", "tag_recall", "year")}}
+    said = [results[t]["delivered"] for t in DELIVERED_TASKS]  # what the chat says: its three item answers
+    results["delivered"] = {"sc": float(np.mean([d["sc"] for d in said])),
+                            "kept": float(np.mean([d["kept"] for d in said])),
+                            "facts": {c: _mean([d["facts"][c] for d in said]) for c in ("title", "tag_precision",
+                                                                                          "tag_recall", "year")}}
     return results
+
+
+DELIVERED_TASKS = ("describe", "compare", "why")  # what the chat itself answers (python -m recbole_ilm.chat)
+
+
+def _delivered(task, examples, answers, chat, writer, checker, config, max_new_tokens):
+    """The answers the chat gives for these examples' items: describe / compare from the same prompts, why from
+    the chat's own evidence prompt; each kept when it holds against the catalogue, else replaced by the facts
+    (:meth:`~recbole_ilm.chat.grounding.Evidence.delivered`). Scored like the LLM's answers, plus the share of
+    answers where the LLM's own sentence was kept."""
+    from recbole_ilm.chat.grounding import Evidence
+    from recbole_ilm.chat.tasks import ground
+
+    evidence = Evidence(writer.facts, chat.rec.cf_item.cpu().numpy(), writer.noun, writer.tag_noun)
+    if task == "why":
+        prompts = [evidence.why_prompt(e.items[-1], e.items[:-1]) for e in examples]
+        if writer.grounding == "metadata":
+            prompts = [ground(p, [e.items[-1]], writer.facts, writer.tag_noun) for p, e in zip(prompts, examples)]
+        answers = []
+        for k in range(0, len(examples), 16):
+            answers += chat.generate(prompts[k : k + 16], [[e.items[-1]] for e in examples[k : k + 16]],
+                                     max_new_tokens)
+    said = [evidence.delivered(task, a, e.items) for a, e in zip(answers, examples)]
+    return {"sc": float(np.mean(semantic_consistency(said, [e.target for e in examples]))),
+            "facts": summarise([checker.check(a, subjects(e), e.items) for a, e in zip(said, examples)]),
+            "kept": float(np.mean([d == a.strip() for d, a in zip(said, answers)])),
+            "sample": {"answer": answers[0], "delivered": said[0]}}
 
 
 def _mean(values):
@@ -168,6 +206,11 @@ def table(results, labels):
             facts = r.get("facts", {})
             cells += [f"{r['sc']:.2f}", f"{r['log_pplx']:.4f}"] + [_pct(facts.get(c)) for c in FACT_COLUMNS]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    cells = []
+    for m in labels:  # the chat's own answers (describe, compare, why), after the catalogue check
+        d = results[m]["delivered"]
+        cells += [f"{d['sc']:.2f}", f"kept {_pct(d['kept'])}"] + [_pct(d["facts"].get(c)) for c in FACT_COLUMNS]
+    lines.append("| as the chat delivers describe, compare, why | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
