@@ -90,3 +90,14 @@ def test_the_chat_refuses_added_tokens(toy):
     model = build("ILM", toy(item_token_input="add"))[3]
     with pytest.raises(ILMConfigError, match="item_token_input: insert"):
         ItemChatLM(model)
+
+
+def test_phase2_keeps_its_start_the_backbone_unless_an_epoch_beats_it(toy, caplog):
+    """With added tokens phase 2 starts as BackboneOnly; its start is validated and saved first, so a phase 2 that
+    only makes things worse (here: a learning rate that wrecks the gate) ends where it started."""
+    backbone = run_recbole_ilm(model="BackboneOnly", dataset="toy", config_dict=toy())
+    ruined = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(
+        item_token_input="add", retrieval_head="hybrid", phase1_epochs=0, learning_rate=1e4, epochs=2))
+    assert "phase 2 starts as the backbone" in caplog.text
+    for key in ("best_valid_result", "test_result"):
+        assert ruined[key] == pytest.approx(backbone[key], abs=1e-4), key

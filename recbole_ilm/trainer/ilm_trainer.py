@@ -116,6 +116,8 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         self.saved_model_file = self._phase_file(phase)
         if resume is not None:
             self._restore_fit_state(resume, phase, self.train_data)
+        elif phase == RETRIEVAL and self.model.token_gate is not None:
+            self._start_is_a_candidate()
 
         def on_epoch_end(epoch, score):
             self._write_resume(phase, epoch, self._fit_state())
@@ -129,6 +131,17 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
             self._load_model_checkpoint(self.saved_model_file)
         self.phase_results[phase] = result
         return True
+
+    def _start_is_a_candidate(self):
+        """``item_token_input: add``: phase 2 starts as the text-only backbone, a model worth keeping. Validate it
+        and save it as the best so far, so early stopping keeps it unless a trained epoch beats it on valid."""
+        opts = self.run_options
+        score, result = self._valid_epoch(self.valid_data, show_progress=opts["show_progress"])
+        self.best_valid_score, self.best_valid_result = score, result
+        self.logger.info(set_color("phase 2 starts as the backbone", "blue") + f": valid {self.valid_metric} "
+                                                                              f"{score:.6f} (kept unless beaten)")
+        if opts["saved"]:
+            self._save_checkpoint(-1, verbose=opts["verbose"])
 
     # ------------------------------------------------------------------ the phases
     def _load_cached_backbone(self, required=False):
