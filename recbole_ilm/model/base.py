@@ -143,6 +143,11 @@ class FrozenLLMRecommender(SequentialRecommender):
         (only with an item encoder); ILM adds 1, alignment."""
         return (0, 2) if self.item_encoder is not None else (0,)
 
+    def starts_as_backbone(self):
+        """Phase 2 starts exactly as the text-only phase-0 backbone: item tokens added through the zero gate and no
+        head of their own (generative) or one that starts at zero (hybrid)."""
+        return self.token_gate is not None and (self.item_head is None or self.hybrid)
+
     def set_phase(self, phase):
         """0: the LLM trains (backbone pretraining); otherwise the LLM is frozen."""
         self.phase = phase

@@ -116,7 +116,7 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         self.saved_model_file = self._phase_file(phase)
         if resume is not None:
             self._restore_fit_state(resume, phase, self.train_data)
-        elif phase == RETRIEVAL and self.model.token_gate is not None:
+        elif phase == RETRIEVAL and self.model.starts_as_backbone():
             self._start_is_a_candidate()
 
         def on_epoch_end(epoch, score):
@@ -133,7 +133,8 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         return True
 
     def _start_is_a_candidate(self):
-        """``item_token_input: add``: phase 2 starts as the text-only backbone, a model worth keeping. Validate it
+        """``item_token_input: add`` (generative or hybrid head): phase 2 starts as the text-only backbone, a model
+        worth keeping. Validate it
         and save it as the best so far, so early stopping keeps it unless a trained epoch beats it on valid."""
         opts = self.run_options
         score, result = self._valid_epoch(self.valid_data, show_progress=opts["show_progress"])
