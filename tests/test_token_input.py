@@ -101,3 +101,10 @@ def test_phase2_keeps_its_start_the_backbone_unless_an_epoch_beats_it(toy, caplo
     assert "phase 2 starts as the backbone" in caplog.text
     for key in ("best_valid_result", "test_result"):
         assert ruined[key] == pytest.approx(backbone[key], abs=1e-4), key
+
+
+@pytest.mark.parametrize("head,token_input,expected", [("hybrid", "add", True), ("generative", "add", True),
+                                                       ("item_tokens", "add", False), ("hybrid", "insert", False)])
+def test_only_zero_started_models_start_as_the_backbone(toy, head, token_input, expected):
+    model = build("ILM", toy(item_token_input=token_input, retrieval_head=head))[3]
+    assert model.starts_as_backbone() is expected
