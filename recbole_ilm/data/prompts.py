@@ -3,8 +3,9 @@
 A prompt is a template whose ``{user}`` / ``{history}`` placeholders are filled with id tokens, each id followed by
 ``num_slots`` slot positions where the item encoder's output tokens are inserted later (none for text-only
 prompts). With ``item_token_input: add`` no position is inserted: the id's own tokens are marked (slot rank 0) and
-the item's tokens are added to their embeddings later, so the prompt is the text-only one. Everything is pre-tokenized once; a batch is assembled with array gathers, so the target item can only
-enter a prompt through the history arrays it is built from.
+the item's tokens are added to their embeddings later, so the prompt is the text-only one. Everything is
+pre-tokenized once; a batch is assembled with array gathers, so the target item can only enter a prompt through the
+history arrays it is built from.
 
 Batch fields (all ``[B, T]`` and left-padded unless noted):
 

@@ -6,8 +6,9 @@
 For each model: phase 1 (ILM only, as in retrieval), then phase 2 on the text tasks of the training items with the
 LLM frozen; then log-perplexity and Semantic Consistency (cosine of all-MiniLM-L6-v2 embeddings of the greedy
 answer and the target) and factual accuracy per task on the test items; describe / compare / why also as the chat
-delivers them (after the catalogue check that replaces a false sentence by the facts). Writes ``results.json``, ``table.md`` and one
-``chat-<model>-<dataset>.pth`` (item encoder only + plain config + the retrieval checkpoint used for chat).
+delivers them (after the catalogue check that replaces a false sentence by the facts). Writes ``results.json``,
+``table.md`` and one ``chat-<model>-<dataset>.pth`` (item encoder only + plain config + the retrieval checkpoint
+used for chat).
 """
 
 import argparse

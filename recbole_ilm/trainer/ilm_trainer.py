@@ -134,8 +134,8 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
 
     def _start_is_a_candidate(self):
         """``item_token_input: add`` (generative or hybrid head): phase 2 starts as the text-only backbone, a model
-        worth keeping. Validate it
-        and save it as the best so far, so early stopping keeps it unless a trained epoch beats it on valid."""
+        worth keeping. Validate it and save it as the best so far, so early stopping keeps it unless a trained epoch
+        beats it on valid."""
         opts = self.run_options
         score, result = self._valid_epoch(self.valid_data, show_progress=opts["show_progress"])
         self.best_valid_score, self.best_valid_result = score, result
