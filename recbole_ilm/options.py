@@ -52,9 +52,10 @@ SPEC = {
                       "collaborative (co-occurrence spectral clustering) or semantic (split of the CF embeddings)."),
     "id_digits_per_token": ("positive int", None, "Digits per id token: item_0412 -> [item_, 04, 12]."),
     "num_query_tokens": ("positive int", None, "Item/user tokens inserted after each id (queries / MLP outputs)."),
-    "item_token_input": ("string", {"insert", "add"}, "How item/user tokens enter the prompt: insert = num_query_tokens "
-                         "extra positions after each id (the paper); add = their mean, through a zero-initialised "
-                         "gate, added to the id's own token embeddings (phase 2 starts as the text-only backbone)."),
+    "item_token_input": ("string", {"insert", "add"}, "How item/user tokens enter the prompt: insert = "
+                         "num_query_tokens extra positions after each id (the paper); add = their mean, through a "
+                         "zero-initialised gate, added to the id's own token embeddings (phase 2 starts as the "
+                         "text-only backbone)."),
     "prompt_vocab_size": ("positive int", None, "Target size of the plugin's SentencePiece vocabulary."),
     "train_tasks": ("dict of non-negative numbers", None, "Task sampling weights for training prompts."),
     "eval_task": ("string", {"sequential", "straightforward"}, "Task scored by RecBole's evaluator."),
