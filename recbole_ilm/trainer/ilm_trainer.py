@@ -13,7 +13,6 @@ phase k, starting from ``init_checkpoint`` (or the cached backbone). A resume fi
 (``<model>-<dataset>-<time>-<hex>.resume.pth``) is rewritten after every epoch; ``resume: <file>`` continues from it.
 """
 
-import json
 import os
 from time import time
 
@@ -22,24 +21,18 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
-from recbole_ilm.cache import atomic_folder, backbone_seed, cache_path, options_key
+from recbole_ilm.cache import backbone_seed
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.llm.backbone import reinit_backbone
 from recbole_ilm.retrieval.distill import load_teacher
 from recbole_ilm.trainer.alignment_trainer import AlignmentTrainer, lr_schedule
+from recbole_ilm.trainer.backbone_cache import backbone_dir, load_backbone, save_backbone
 from recbole_ilm.trainer.beam_eval import beam_metrics
 from recbole_ilm.trainer.checkpoint import CheckpointCompatMixin
 from recbole_ilm.trainer.resume import ResumePoints, restore_rng, run_stamp, seed_phase
 from recbole_ilm.trainer.throughput import Meter, describe, flops_per_token, peak_flops, precision, use_bf16
 
 BACKBONE, ALIGNMENT, RETRIEVAL = 0, 1, 2
-TRAINING_RECORD = "phase0_training.json"  # beside a cached backbone: its per-epoch examples, tokens, seconds
-
-
-def backbone_dir(config, model):
-    """Cache folder of the phase-0 backbone: the prompt set it reads (data, ids, tokenizer) and its options."""
-    key = {"prompts": model.prompts.cache_dir, **options_key(config, "data", "backbone")}
-    return os.path.join(cache_path(config, "backbone", key), "model")
 
 
 class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
@@ -148,19 +141,15 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
     def _load_cached_backbone(self, required=False):
         """Load the cached phase-0 backbone of this config into the model; False when there is none."""
         folder = backbone_dir(self.config, self.model)
-        if not os.path.isfile(os.path.join(folder, "config.json")):
+        record = load_backbone(folder, self.model.llm)
+        if record is False:
             if required:
                 raise ILMConfigError(f"phase: {self.config['phase']} needs a pretrained backbone for this config, "
                                      f"but none is cached at {folder}; run phase 0 first (phase: 0) or give "
                                      f"init_checkpoint")
             return False
-        from transformers import AutoModelForCausalLM
-
-        self.model.llm.load_state_dict(AutoModelForCausalLM.from_pretrained(folder).state_dict())
-        record = os.path.join(folder, TRAINING_RECORD)
-        if os.path.isfile(record):  # what training the cached backbone took (examples seen, per epoch)
-            with open(record, encoding="utf-8") as f:
-                self.throughput[BACKBONE] = json.load(f)["throughput"]
+        if record is not None:  # what training the cached backbone took (examples seen, per epoch)
+            self.throughput[BACKBONE] = record
         self.logger.info(set_color("Phase 0 skipped", "pink") + f": pretrained backbone loaded from {folder}")
         return True
 
@@ -177,10 +166,7 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
                               resume)
             folder = backbone_dir(self.config, self.model)
             if self.config["local_rank"] == 0:
-                with atomic_folder(folder) as tmp:
-                    self.model.llm.save_pretrained(tmp)
-                    with open(os.path.join(tmp, TRAINING_RECORD), "w", encoding="utf-8") as f:
-                        json.dump({"throughput": self.throughput.get(BACKBONE, [])}, f)
+                save_backbone(folder, self.model.llm, self.throughput.get(BACKBONE, []))
             self._barrier()
             self.logger.info(set_color("Phase 0 done", "pink") + f" in {time() - start:.1f}s; backbone saved to "
                                                                   f"{folder}")

@@ -1,0 +1,37 @@
+"""The cached phase-0 backbone: where it lives, how it is written and read back (with its training record)."""
+
+import json
+import os
+
+from recbole_ilm.cache import atomic_folder, cache_path, options_key
+
+TRAINING_RECORD = "phase0_training.json"  # beside a cached backbone: its per-epoch examples, tokens, seconds
+
+
+def backbone_dir(config, model):
+    """Cache folder of the phase-0 backbone: the prompt set it reads (data, ids, tokenizer) and its options."""
+    key = {"prompts": model.prompts.cache_dir, **options_key(config, "data", "backbone")}
+    return os.path.join(cache_path(config, "backbone", key), "model")
+
+
+def save_backbone(folder, llm, throughput):
+    """Write ``llm`` (``save_pretrained``) and its per-epoch training record to ``folder``, atomically."""
+    with atomic_folder(folder) as tmp:
+        llm.save_pretrained(tmp)
+        with open(os.path.join(tmp, TRAINING_RECORD), "w", encoding="utf-8") as f:
+            json.dump({"throughput": throughput}, f)
+
+
+def load_backbone(folder, llm):
+    """Load the backbone cached in ``folder`` into ``llm``; its training record (None if it has none), or False
+    when nothing is cached there."""
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        return False
+    from transformers import AutoModelForCausalLM
+
+    llm.load_state_dict(AutoModelForCausalLM.from_pretrained(folder).state_dict())
+    record = os.path.join(folder, TRAINING_RECORD)
+    if not os.path.isfile(record):
+        return None
+    with open(record, encoding="utf-8") as f:
+        return json.load(f)["throughput"]
