@@ -190,7 +190,7 @@ def test_cache_keys_change_with_every_option_that_changes_the_artefact(toy):
     from types import SimpleNamespace
 
     from recbole_ilm.data.prompt_cache import prompt_cache_dir
-    from recbole_ilm.trainer.ilm_trainer import backbone_dir
+    from recbole_ilm.trainer.backbone_cache import backbone_dir
 
     def dirs(**overrides):
         config, ds, (train, _, _), _ = build("ILM", toy(**overrides), with_model=False)

@@ -40,10 +40,11 @@ def test_add_marks_the_ids_own_tokens_and_inserts_nothing(toy):
     assert model.prompts.max_prompt_length(10, True) == model.prompts.max_prompt_length(10, False)
 
 
-def test_added_tokens_start_as_the_backbone_then_add_gate_times_their_mean(toy):
+@pytest.mark.parametrize("head", ["hybrid", "generative"])
+def test_added_tokens_start_as_the_backbone_then_add_gate_times_their_mean(toy, head):
     """At initialisation (gate 0, hybrid head 0) ILM's scores are BackboneOnly's on the same LLM, exactly; with the
     gate open, each marked position holds its text embedding plus gate * the mean of its entity's tokens."""
-    config, ds, (train, valid, test), model = build("ILM", toy(item_token_input="add", retrieval_head="hybrid"))
+    config, ds, (train, valid, test), model = build("ILM", toy(item_token_input="add", retrieval_head=head))
     _, _, _, backbone = build("BackboneOnly", toy())
     backbone.llm.load_state_dict(model.llm.state_dict())
     model.eval(), backbone.eval()

@@ -124,7 +124,7 @@ def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_ne
             f"title {_pct(facts['title'])}  tag precision {_pct(facts['tag_precision'])}  "
             f"tag recall {_pct(facts['tag_recall'])}  year {_pct(facts['year'])}")
         if task in DELIVERED_TASKS:
-            results[task]["delivered"] = _delivered(task, examples, answers, chat, writer, checker, config,
+            results[task]["delivered"] = _delivered(task, examples, answers, chat, writer, checker,
                                                     max_new_tokens)
             d = results[task]["delivered"]
             log(f"  {label} {task} as the chat delivers it: SC {d['sc']:.2f}  title {_pct(d['facts']['title'])}  "
@@ -145,7 +145,7 @@ def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_ne
 DELIVERED_TASKS = ("describe", "compare", "why")  # what the chat itself answers (python -m recbole_ilm.chat)
 
 
-def _delivered(task, examples, answers, chat, writer, checker, config, max_new_tokens):
+def _delivered(task, examples, answers, chat, writer, checker, max_new_tokens):
     """The answers the chat gives for these examples' items: describe / compare from the same prompts, why from
     the chat's own evidence prompt; each kept when it holds against the catalogue, else replaced by the facts
     (:meth:`~recbole_ilm.chat.grounding.Evidence.delivered`). Scored like the LLM's answers, plus the share of

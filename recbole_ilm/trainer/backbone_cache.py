@@ -22,11 +22,13 @@ def save_backbone(folder, llm, throughput):
             json.dump({"throughput": throughput}, f)
 
 
+def is_cached(folder):
+    return os.path.isfile(os.path.join(folder, "config.json"))
+
+
 def load_backbone(folder, llm):
-    """Load the backbone cached in ``folder`` into ``llm``; its training record (None if it has none), or False
-    when nothing is cached there."""
-    if not os.path.isfile(os.path.join(folder, "config.json")):
-        return False
+    """Load the backbone cached in ``folder`` (:func:`is_cached`) into ``llm``; its training record, or None when it
+    has none."""
     from transformers import AutoModelForCausalLM
 
     llm.load_state_dict(AutoModelForCausalLM.from_pretrained(folder).state_dict())

@@ -26,7 +26,7 @@ from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.llm.backbone import reinit_backbone
 from recbole_ilm.retrieval.distill import load_teacher
 from recbole_ilm.trainer.alignment_trainer import AlignmentTrainer, lr_schedule
-from recbole_ilm.trainer.backbone_cache import backbone_dir, load_backbone, save_backbone
+from recbole_ilm.trainer.backbone_cache import backbone_dir, is_cached, load_backbone, save_backbone
 from recbole_ilm.trainer.beam_eval import beam_metrics
 from recbole_ilm.trainer.checkpoint import CheckpointCompatMixin
 from recbole_ilm.trainer.resume import ResumePoints, restore_rng, run_stamp, seed_phase
@@ -141,13 +141,13 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
     def _load_cached_backbone(self, required=False):
         """Load the cached phase-0 backbone of this config into the model; False when there is none."""
         folder = backbone_dir(self.config, self.model)
-        record = load_backbone(folder, self.model.llm)
-        if record is False:
+        if not is_cached(folder):
             if required:
                 raise ILMConfigError(f"phase: {self.config['phase']} needs a pretrained backbone for this config, "
                                      f"but none is cached at {folder}; run phase 0 first (phase: 0) or give "
                                      f"init_checkpoint")
             return False
+        record = load_backbone(folder, self.model.llm)
         if record is not None:  # what training the cached backbone took (examples seen, per epoch)
             self.throughput[BACKBONE] = record
         self.logger.info(set_color("Phase 0 skipped", "pink") + f": pretrained backbone loaded from {folder}")
