@@ -1,9 +1,10 @@
 """Exact log-likelihood of every item id, and beam search, over the id-token trie with one shared prompt cache.
 
-The prompt is encoded once (its KV cache kept). Then the trie (or the beams) is walked level by level: all nodes
+The prompt is encoded once (its KV cache kept), with the tokens every id starts with appended when scoring all
+items. Then the trie (or the beams) is walked level by level: all nodes
 of a level are fed as one batch of new tokens, each attending to the prompt and to its own ancestors only (a 4-D
 mask over the cache), at the position right after the prompt plus its depth. With the plugin's tokenizer an id is
-``▁item_ c1 c2``: two small levels (1 node, then ~n/100 nodes) score every item of the catalogue.
+``▁item_ c1 c2``: the prompt pass (ending in ``▁item_``) and one small level (~n/100 nodes) score every item.
 """
 
 import torch
@@ -29,6 +30,10 @@ class IdTrie:
             self.level_parent.append(self.item_nodes[-1][first])
             self.item_nodes.append(node_of_item)
         self.item_last = tokens  # token at each depth, per item
+        # leading tokens every id shares (depths with one node; at most length - 1): fed with the prompt itself
+        self.shared = 0
+        while self.shared < self.length - 1 and len(self.level_tokens[self.shared]) == 1:
+            self.shared += 1
         self.sequences = {tuple(t.tolist()): i + 1 for i, t in enumerate(tokens)}
 
     def children(self, depth, vocab_size):
@@ -46,18 +51,22 @@ class IdTrie:
 class _Tree:
     """Bookkeeping for nodes fed after the prompt: columns in the cache and each node's ancestor columns."""
 
-    def __init__(self, llm, embeds, mask):
+    def __init__(self, llm, embeds, mask, keep=1, hidden=False):
+        """Encode the prompt; ``prompt_logits`` are the logits of its last ``keep`` positions (with ``hidden``:
+        ``prompt_hidden``, the final hidden state of its last position)."""
         self.llm, self.mask = llm, mask.bool()
         self.cache = new_cache(llm)
         self.last_pos = prompt_positions(mask)[:, -1]
         self.width = 0  # tree columns already in the cache
-        logits = run_llm(llm, embeds, mask, prompt_positions(mask), self.cache, keep=1)
-        self.root_logits = logits[:, -1].float()
+        out = run_llm(llm, embeds, mask, prompt_positions(mask), self.cache, keep=keep, hidden=hidden)
+        logits, self.prompt_hidden = (out[0], out[1][:, -1]) if hidden else (out, None)
+        self.prompt_logits = logits.float()
+        self.root_logits = self.prompt_logits[:, -1]
         self.chain = torch.zeros(mask.shape[0], 1, 0, dtype=torch.long, device=mask.device)
 
-    def feed(self, tokens, parents, depth, hidden=False):
-        """Feed ``tokens [B, M]`` at ``depth`` whose parents index the previous level; returns logits [B, M, V]
-        (with ``hidden``: and the nodes' final hidden states [B, M, D])."""
+    def feed(self, tokens, parents, depth):
+        """Feed ``tokens [B, M]`` at ``depth`` (below the prompt's last token) whose parents index the previous
+        level; returns logits [B, M, V]."""
         b, m = tokens.shape
         dev = tokens.device
         own = (self.width + torch.arange(m, device=dev)).view(1, m, 1).expand(b, m, 1)
@@ -69,33 +78,35 @@ class _Tree:
         allowed.scatter_(2, t + chain, True)
         embeds = self.llm.get_input_embeddings()(tokens)
         positions = (self.last_pos + depth).unsqueeze(1).expand(b, m)
-        out = run_llm(self.llm, embeds, additive_mask(allowed, embeds.dtype), positions, self.cache, hidden=hidden)
+        out = run_llm(self.llm, embeds, additive_mask(allowed, embeds.dtype), positions, self.cache)
         self.chain, self.width = chain, self.width + m
-        return (out[0].float(), out[1]) if hidden else out.float()
+        return out.float()
 
 
 def item_log_likelihoods(llm, embeds, mask, trie, answer_state=False):
     """``[B, num_items + 1]`` exact log-likelihoods of every item's id tokens (column 0, padding, is -inf), with
-    gradients. ``answer_state``: also return the final hidden state ``[B, D]`` at the ids' shared first token (the
-    item head's answer position; the trie's first level must be that one token)."""
-    tree = _Tree(llm, embeds, mask)
-    state = None
-    b = embeds.shape[0]
-    logz = torch.logsumexp(tree.root_logits, dim=-1, keepdim=True)
-    node_logits = (tree.root_logits - logz).unsqueeze(1)  # [B, 1, V] log-probs at depth-0 nodes
-    cum = torch.zeros(b, 1, device=embeds.device)  # cumulative log-prob of each node at the current depth
-    for d in range(1, trie.length):
-        tokens = trie.level_tokens[d - 1].to(embeds.device)
-        parents = trie.level_parent[d - 1].to(embeds.device)
+    gradients. The tokens every id starts with (``trie.shared``, e.g. ``▁item_``) are appended to the prompt and
+    scored in its own pass, so the walk starts below them (one LLM call fewer). ``answer_state``: also return the
+    final hidden state ``[B, D]`` at the last of those shared tokens (the item head's answer position)."""
+    b, dev, p = embeds.shape[0], embeds.device, trie.shared
+    prefix = trie.item_last[0, :p].to(dev)
+    if p:
+        embeds = torch.cat([embeds, llm.get_input_embeddings()(prefix).unsqueeze(0).expand(b, -1, -1)], dim=1)
+        mask = torch.cat([mask, torch.ones(b, p, dtype=mask.dtype, device=dev)], dim=1)
+    tree = _Tree(llm, embeds, mask, keep=p + 1, hidden=answer_state)
+    logp = torch.log_softmax(tree.prompt_logits, dim=-1)  # [B, p + 1, V]
+    cum = logp[:, torch.arange(p, device=dev), prefix].sum(dim=1, keepdim=True)  # [B, 1]: the shared tokens
+    node_logits = logp[:, p:]  # [B, 1, V] log-probs at the one node of depth p
+    for d in range(p + 1, trie.length):
+        tokens = trie.level_tokens[d - 1].to(dev)
+        parents = trie.level_parent[d - 1].to(dev)
         cum = cum[:, parents] + node_logits[:, parents, tokens]
-        want = answer_state and d == 1
-        out = tree.feed(tokens.unsqueeze(0).expand(b, -1), parents.unsqueeze(0).expand(b, -1), d, hidden=want)
-        logits, state = (out[0], out[1][:, 0]) if want else (out, state)
+        logits = tree.feed(tokens.unsqueeze(0).expand(b, -1), parents.unsqueeze(0).expand(b, -1), d - p)
         node_logits = torch.log_softmax(logits, dim=-1)
-    leaf_parent = trie.item_nodes[-1].to(embeds.device)
-    scores = cum[:, leaf_parent] + node_logits[:, leaf_parent, trie.item_last[:, -1].to(embeds.device)]
-    scores = torch.cat([torch.full((b, 1), float("-inf"), device=embeds.device), scores], dim=1)
-    return (scores, state) if answer_state else scores
+    leaf_parent = trie.item_nodes[-1].to(dev)
+    scores = cum[:, leaf_parent] + node_logits[:, leaf_parent, trie.item_last[:, -1].to(dev)]
+    scores = torch.cat([torch.full((b, 1), float("-inf"), device=dev), scores], dim=1)
+    return (scores, tree.prompt_hidden) if answer_state else scores
 
 
 @torch.no_grad()
