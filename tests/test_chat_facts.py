@@ -226,3 +226,16 @@ def test_every_grounded_target_passes_the_fact_check_it_is_scored_by():
             c = checker.check(example.target, subjects(example), example.items)
             assert c["title"] == 1.0, (task, example.target)
             assert c["tag_precision"] in (None, 1.0) and c["year"] in (None, 1.0), (task, example.target)
+
+
+def test_taste_and_why_targets_start_with_the_titles():
+    """A small LLM copies a title from the prompt most reliably at the start of its answer; the taste target used to
+    put the genres first ("They like drama and comedy movies: ...") and the trained model stopped before the titles."""
+    from recbole_ilm.chat.tasks import TaskWriter
+
+    writer = TaskWriter(FACTS, item_noun="movie", tag_noun="genres")
+    assert writer.example("taste", [1, 3, 5]).target == \
+        "They like Fargo, Star Wars and Return of the Jedi: action and sci-fi movies."
+    assert writer.example("why", [1, 3, 5]).target == "Return of the Jedi is a action movie, like Star Wars."
+    assert writer.example("why", [2, 3, 1]).target == \
+        "Fargo would add a crime, drama, thriller movie to what they already like."

@@ -2,7 +2,9 @@
 
 Every prompt refers to items only through item slots (``{0}``, ``{1}`` ... become the item encoder's tokens; the
 title is never in the prompt unless ``chat_grounding: metadata`` adds the catalogue entry); every target is written
-from the item metadata by a template and names the items it is about (so a model trained on them learns to). Items are split into
+from the item metadata by a template and names the items it is about (so a model trained on them learns to),
+titles first where a sentence can start with them: a small LLM copies a title from the prompt most reliably at the
+start of its answer. Items are split into
 train / validation / test so that test items were never seen in phase 2.
 
 Metadata convention: ``item_text_fields`` = [title, detail, tags] (ml-100k/ml-1m: title, year, genres;
@@ -116,12 +118,12 @@ class TaskWriter:
             top = [t.lower() for t, _ in counts.most_common(2)]
             liked = f"{' and '.join(top)} {n}s" if top else f"{n}s"
             return Example(task, "A user enjoyed {0}, {1} and {2}. Summarise their taste.", items,
-                           f"They like {liked}: {f[0].title}, {f[1].title} and {f[2].title}.")
+                           f"They like {f[0].title}, {f[1].title} and {f[2].title}: {liked}.")
         if task == "why":
             shared = [t for t in f[2].tags if any(t in x.tags for x in f[:2])]
             if shared:
                 like = next(x for x in f[:2] if shared[0] in x.tags)
-                target = f"Because {f[2].title} is a {shared[0].lower()} {n}, like {like.title}."
+                target = f"{f[2].title} is a {shared[0].lower()} {n}, like {like.title}."
             else:
                 target = f"{f[2].title} would add a {_tags(f[2], n)} to what they already like."
             return Example(task, f"Someone enjoyed {{0}} and {{1}}. Why might they like the {n} {{2}}?", items,

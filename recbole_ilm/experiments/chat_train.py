@@ -119,7 +119,10 @@ def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_ne
         results[task] = {"sc": float(np.mean(sc)), "log_pplx": float(np.mean(pplx)), "n": len(examples),
                          "facts": facts,
                          "sample": {"prompt": examples[0].prompt, "target": examples[0].target,
-                                    "answer": answers[0]}}
+                                    "answer": answers[0]},
+                         "answers": [{"items": [int(i) for i in e.items], "prompt": e.prompt, "target": e.target,
+                                      "answer": a, "check": checker.check(a, subjects(e), e.items)}
+                                     for a, e in zip(answers, examples)]}
         log(f"  {label} {task}: SC {results[task]['sc']:.2f}  log-pplx {results[task]['log_pplx']:.4f}  "
             f"title {_pct(facts['title'])}  tag precision {_pct(facts['tag_precision'])}  "
             f"tag recall {_pct(facts['tag_recall'])}  year {_pct(facts['year'])}")
