@@ -55,6 +55,23 @@ def test_full_sort_scores_equal_brute_force_log_likelihoods(catalogue, model_nam
     torch.testing.assert_close(fast[:, 1:], slow[:, 1:], atol=2e-5, rtol=1e-5)
 
 
+def test_shared_id_tokens_are_scored_in_the_prompt_pass(catalogue, monkeypatch):
+    """Every id starts with ``▁item_``: it is appended to the prompt, so scoring all items takes one LLM call per
+    trie level below it (the toy: one call; the wide toy, ids of 4 tokens: three), not one per level."""
+    import recbole_ilm.retrieval.scoring as scoring
+
+    make, name = catalogue
+    config, ds, (train, valid, test), model = build("ILM", make(), dataset=name)
+    model.eval()
+    calls = []
+    real = scoring.run_llm
+    monkeypatch.setattr(scoring, "run_llm", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with torch.no_grad():
+        model.full_sort_predict(_eval_batch(valid, model))
+    assert len(calls) == model.trie.length - 1
+    assert model.trie.shared == 1
+
+
 def test_scores_do_not_depend_on_batch_padding(catalogue):
     make, name = catalogue
     config, ds, (train, valid, test), model = build("ILM", make(), dataset=name)

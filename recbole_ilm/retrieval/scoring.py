@@ -1,9 +1,9 @@
 """Exact log-likelihood of every item id, and beam search, over the id-token trie with one shared prompt cache.
 
 The prompt is encoded once (its KV cache kept), with the tokens every id starts with appended when scoring all
-items. Then the trie (or the beams) is walked level by level: all nodes
-of a level are fed as one batch of new tokens, each attending to the prompt and to its own ancestors only (a 4-D
-mask over the cache), at the position right after the prompt plus its depth. With the plugin's tokenizer an id is
+items. Then the trie (or the beams) is walked level by level: all nodes of a level are fed as one batch of new
+tokens, each attending to the prompt and to its own ancestors only (a 4-D mask over the cache), at the position
+right after the prompt plus its depth. With the plugin's tokenizer an id is
 ``▁item_ c1 c2``: the prompt pass (ending in ``▁item_``) and one small level (~n/100 nodes) score every item.
 """
 
