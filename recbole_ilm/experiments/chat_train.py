@@ -115,14 +115,14 @@ def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_ne
             pplx += chat.log_perplexity(chunk)
             answers += chat.generate([e.prompt for e in chunk], [e.items for e in chunk], max_new_tokens)
         sc = semantic_consistency(answers, [e.target for e in examples])
-        facts = summarise([checker.check(a, subjects(e), e.items) for a, e in zip(answers, examples)])
+        checks = [checker.check(a, subjects(e), e.items) for a, e in zip(answers, examples)]
+        facts = summarise(checks)
         results[task] = {"sc": float(np.mean(sc)), "log_pplx": float(np.mean(pplx)), "n": len(examples),
                          "facts": facts,
                          "sample": {"prompt": examples[0].prompt, "target": examples[0].target,
                                     "answer": answers[0]},
                          "answers": [{"items": [int(i) for i in e.items], "prompt": e.prompt, "target": e.target,
-                                      "answer": a, "check": checker.check(a, subjects(e), e.items)}
-                                     for a, e in zip(answers, examples)]}
+                                      "answer": a, "check": c} for a, e, c in zip(answers, examples, checks)]}
         log(f"  {label} {task}: SC {results[task]['sc']:.2f}  log-pplx {results[task]['log_pplx']:.4f}  "
             f"title {_pct(facts['title'])}  tag precision {_pct(facts['tag_precision'])}  "
             f"tag recall {_pct(facts['tag_recall'])}  year {_pct(facts['year'])}")

@@ -10,6 +10,7 @@ right after the prompt plus its depth. With the plugin's tokenizer an id is
 import torch
 
 from recbole_ilm.masks import additive_mask
+from recbole_ilm.retrieval.item_head import shared_prefix
 from recbole_ilm.llm.backbone import new_cache, prompt_positions, run_llm
 
 
@@ -30,10 +31,8 @@ class IdTrie:
             self.level_parent.append(self.item_nodes[-1][first])
             self.item_nodes.append(node_of_item)
         self.item_last = tokens  # token at each depth, per item
-        # leading tokens every id shares (depths with one node; at most length - 1): fed with the prompt itself
-        self.shared = 0
-        while self.shared < self.length - 1 and len(self.level_tokens[self.shared]) == 1:
-            self.shared += 1
+        # leading tokens every id shares (at most length - 1): fed with the prompt itself
+        self.shared = min(len(shared_prefix(item_tokens)), self.length - 1)
         self.sequences = {tuple(t.tolist()): i + 1 for i, t in enumerate(tokens)}
 
     def children(self, depth, vocab_size):
