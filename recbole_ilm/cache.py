@@ -25,12 +25,8 @@ CACHE_OPTION_GROUPS = {
     "backbone": ("seed", "llm_layers", "llm_hidden_size", "llm_heads", "llm_intermediate_size", "llm_max_positions",
                  "backbone_epochs", "backbone_learning_rate", "train_batch_size", "train_sample_ratio",
                  "train_tasks", "stopping_step", "lr_schedule", "warmup_ratio", "learner", "weight_decay",
-                 "eval_step", "valid_metric", "clip_grad_norm", "length_grouping"),
+                 "eval_step", "valid_metric", "clip_grad_norm"),
 }
-
-# options added after cache entries existed: at these values (the behaviour before them) they stay out of the key,
-# so those entries are still found
-KEY_NEUTRAL = {"length_grouping": 1}
 
 
 # groups made with the backbone's seed (``backbone_seed``, default ``seed``): the id index, tokenizer and backbone
@@ -46,10 +42,8 @@ def backbone_seed(config):
 def options_key(config, *groups):
     """``{option: value}`` of every option in ``groups`` (see :data:`CACHE_OPTION_GROUPS`); in the backbone's
     groups "seed" is the seed those artefacts were made with (:func:`backbone_seed`)."""
-    key = {name: backbone_seed(config) if name == "seed" and group in BACKBONE_SEEDED else config[name]
-           for group in groups for name in CACHE_OPTION_GROUPS[group]}
-    return {name: value for name, value in key.items()
-            if name not in KEY_NEUTRAL or value != KEY_NEUTRAL[name]}
+    return {name: backbone_seed(config) if name == "seed" and group in BACKBONE_SEEDED else config[name]
+            for group in groups for name in CACHE_OPTION_GROUPS[group]}
 
 
 def dataset_fingerprint(dataset):

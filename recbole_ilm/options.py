@@ -61,8 +61,6 @@ SPEC = {
     "eval_task": ("string", {"sequential", "straightforward"}, "Task scored by RecBole's evaluator."),
     "eval_template": ("string", {"seen", "unseen"}, "seen = training template 0; unseen = the held-out one."),
     "train_sample_ratio": ("number in [0, 1]", None, "Share of the training rows seen per epoch (phases 0, 2)."),
-    "length_grouping": ("positive int", None, "Phases 0 and 2: batches drawn together and regrouped by prompt "
-                        "length (less padding); 1 = off."),
     # CF embeddings
     "cf_source": ("string", {"ials", "checkpoint", "file"}, "Where the CF embeddings come from."),
     "cf_dim": ("positive int", None, "iALS factors."),

@@ -42,17 +42,3 @@ def test_cells_keep_per_row_ranks_for_paired_comparisons(toy):
     stats = run_recbole_ilm(model="SASRec", dataset="toy", config_dict=toy(epochs=1), after_test=cell_stats)["after_test"]
     assert len(stats["test_ranks"]) == len(stats["test_targets"]) == stats["test_users"]
     assert np.mean(ndcg_at(stats["test_ranks"])) == pytest.approx(stats["ndcg@10"])
-
-
-def test_target_ranks_come_back_in_the_test_sets_row_order(ragged):
-    """The plugin's loaders visit rows by history length; per-row ranks (paired comparisons between cells) are put
-    back in the test set's own row order."""
-    from recbole_ilm.experiments.cell_stats import target_ranks
-
-    def ranks(trainer, train_data, test_data):
-        assert not np.array_equal(test_data.order, np.arange(len(test_data.order)))
-        _, targets = target_ranks(trainer, test_data)
-        np.testing.assert_array_equal(targets, test_data._dataset.inter_feat["item_id"].numpy())
-        return {}
-
-    run_recbole_ilm(model="BackboneOnly", dataset="ragged", config_dict=ragged(), after_test=ranks)

@@ -206,85 +206,34 @@ def test_cache_keys_change_with_every_option_that_changes_the_artefact(toy):
         assert other[0] != base[0] and other[1] != base[1], changed
     assert dirs(epochs=3)[1] == base[1]  # phase-2 options do not touch the backbone
     assert dirs(backbone_learning_rate=0.01)[1] != base[1]
-    assert dirs(length_grouping=4)[1] != base[1]  # other batches, another backbone
 
 
-def test_length_grouping_off_keeps_the_cache_keys_made_before_it_existed():
-    """``length_grouping: 1`` is the behaviour before the option: it stays out of the key, so backbones cached
-    before it (trained ungrouped) are still found; any other value is in the key."""
-    from recbole_ilm.cache import CACHE_OPTION_GROUPS, options_key
+@pytest.mark.parametrize("model_name, phase", [("BackboneOnly", 0), ("ILM", 2)])
+def test_a_batch_run_in_length_parts_has_the_loss_and_gradients_of_the_whole_batch(ragged, monkeypatch, model_name,
+                                                                                 phase):
+    """Phase 0 (causal LM) and phase 2 (the target id) run a training batch in parts of similar length, each
+    without the padding its rows do not need: same loss and gradients as one pass over the padded batch."""
+    import recbole_ilm.model.base as base
 
-    config = {name: 0 for names in CACHE_OPTION_GROUPS.values() for name in names}
-    config.update(backbone_seed=None, seed=3, length_grouping=1)
-    off = options_key(config, "backbone")
-    assert "length_grouping" not in off and off["seed"] == 3
-    assert options_key({**config, "length_grouping": 16}, "backbone") == {**off, "length_grouping": 16}
+    config, ds, (train, _, _), model = build(model_name, ragged(train_batch_size=32), dataset="ragged")
+    model.set_phase(phase)
+    batch = next(iter(train))
+    lengths = batch["prompt_mask"].sum(dim=1)
+    assert lengths.max() - lengths.min() > 10  # a batch with padding to skip
+    parts = base.length_parts(batch["prompt_mask"])
+    assert len(parts) == 2 and all(start > 0 for _, start in parts[1:])
 
+    def loss_and_grads():
+        model.zero_grad()
+        torch.manual_seed(0)  # the same dropout masks in the item encoder
+        loss = model.calculate_loss(batch)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.trainable_parameters() if p.grad is not None]
 
-def test_length_grouping_hands_out_the_same_rows_with_less_padding(toy):
-    """Pools of k batches sorted by prompt length: every training row once per epoch as without grouping, batches no
-    larger than train_batch_size, each trimmed to its own longest prompt, far fewer padded tokens."""
-    epochs = {}
-    for k in (1, 8):
-        config, ds, (train, _, _), _ = build("ILM", toy(length_grouping=k, train_batch_size=8, train_sample_ratio=1.0),
-                                              with_model=False)
-        epochs[k] = list(train)
-        assert len(epochs[k]) == len(train)
-    rows = {k: sorted(r for b in batches for r in zip(b["user_id"].tolist(), b["item_length"].tolist(),
-                                                       b["item_id"].tolist()))
-            for k, batches in epochs.items()}
-    assert rows[1] == rows[8] and len(set(rows[8])) == len(rows[8])
-    assert all(len(b) <= 8 for b in epochs[8])
-    for b in epochs[8]:
-        assert b["prompt_mask"][:, 0].any()  # no column that every prompt pads
-        assert b["prompt_ids"].shape == b["prompt_slot_rank"].shape == b["prompt_mask"].shape
-    padded = {k: sum(int((1 - b["prompt_mask"]).sum()) for b in batches) for k, batches in epochs.items()}
-    assert padded[8] < padded[1] / 2, padded
-
-
-def test_trimming_padding_columns_leaves_the_loss_unchanged(toy):
-    """A batch with extra all-padding columns on the left scores exactly as the trimmed one (positions come from
-    the mask), so regrouped batches train on the same prompts."""
-    from recbole.data.interaction import Interaction
-
-    from recbole_ilm.data.dataloader import trim_padding
-    from recbole_ilm.data.prompts import PROMPT_FIELDS
-
-    config, ds, (train, _, _), model = build("BackboneOnly", toy(length_grouping=1))
-    model.set_phase(0)
-    model.eval()
-    batch = trim_padding(next(iter(train)))
-    padded = Interaction({k: batch[k] for k in batch.interaction})
-    padded.update(Interaction({k: torch.nn.functional.pad(batch[k], (5, 0), value=0) for k in PROMPT_FIELDS}))
-    padded.update(Interaction({"prompt_slot_rank": torch.nn.functional.pad(batch["prompt_slot_rank"], (5, 0),
-                                                                           value=-1)}))
-    assert padded["prompt_mask"].shape[1] == batch["prompt_mask"].shape[1] + 5
-    with torch.no_grad():
-        torch.testing.assert_close(model.calculate_loss(padded), model.calculate_loss(batch))
-    assert trim_padding(padded)["prompt_mask"].shape == batch["prompt_mask"].shape
-
-
-def test_evaluation_visits_rows_longest_history_first_with_the_same_scores(ragged):
-    """The evaluation loaders visit every row once, longest history first (little padding per batch), and each
-    row's scores are those of the loader's natural order: the metrics, means over rows, cannot change."""
-    config, ds, (train, valid, test), model = build("BackboneOnly", ragged(eval_batch_size=8), dataset="ragged")
-    model.eval()
-
-    def visit(loader):
-        scores, lengths, padded = {}, [], 0
-        for inter, _, _, _ in loader:
-            with torch.no_grad():
-                rows = model.full_sort_predict(inter)
-            scores.update(zip(inter["user_id"].tolist(), rows))
-            lengths += inter["item_length"].tolist()
-            padded += int((1 - inter["prompt_mask"]).sum())
-        return scores, lengths, padded
-
-    by_length, lengths, padded = visit(test)
-    assert lengths == sorted(lengths, reverse=True) and len(lengths) == len(test._dataset)
-    test.order = np.arange(len(test._dataset))  # RecBole's own order
-    natural, natural_lengths, natural_padded = visit(test)
-    assert natural_lengths != lengths and padded < natural_padded
-    assert by_length.keys() == natural.keys()
-    for user, row in natural.items():
-        torch.testing.assert_close(by_length[user], row, atol=1e-5, rtol=1e-5)
+    split_loss, split_grads = loss_and_grads()
+    monkeypatch.setattr(base, "length_parts", lambda mask: [(torch.arange(mask.shape[0]), 0)])
+    whole_loss, whole_grads = loss_and_grads()
+    torch.testing.assert_close(split_loss, whole_loss)
+    assert len(split_grads) == len(whole_grads) > 0
+    for a, b in zip(split_grads, whole_grads):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)

@@ -1,14 +1,13 @@
 #!/bin/bash
 # Issue 12 cells on ml-100k, 2 CPU cores, one torch process at a time (the harness skips finished cells).
 # Every LLM cell shares one phase-0 backbone (backbone_seed 2020: up to 20 epochs, early stopping, cached);
-# length_grouping=1: these cells were made before that option (batches as drawn), and it keeps their cached backbone;
 # phase 2 runs up to 6 epochs with early stopping on valid NDCG@10 (stopping_step 3). SASRec / GRU4Rec: up to
 # 50 epochs, RecBole's stopping_step 10. Usage: docs/quality/ml-100k.sh [OUT] [extra --set options]
 set -e
 OUT=${1:-docs/quality}; shift || true
 COMMON=(--datasets ml-100k --out "$OUT" --protocols ""
         --set backbone_epochs=20 --set backbone_seed=2020 --set epochs=6
-        --set SASRec:epochs=50 --set GRU4Rec:epochs=50 --set length_grouping=1 "$@")
+        --set SASRec:epochs=50 --set GRU4Rec:epochs=50 "$@")
 # run this session (2026-11-25/26):
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 \
     --models BackboneOnly,ILM-paper,MLPAdapter-hybrid,SASRec,GRU4Rec

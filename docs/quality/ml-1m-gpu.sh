@@ -27,13 +27,11 @@ export PYTHONPATH=$PWD:/tmp/site:$PWD/.gpu/site PYTHONUNBUFFERED=1 OMP_NUM_THREA
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$OUT/machine.txt"
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
  'transformers', transformers.__version__)" | tee -a "$OUT/machine.txt"
-# length_grouping=1: every cell here was made before that option (batches as drawn, not regrouped by length)
 B256=(--set train_batch_size=256 --set backbone_learning_rate=0.004 --set learning_rate=0.002)
 bench() {  # bench <out folder> <models> [options]: one harness call, seed 2020, logged to $W/<folder>.txt
     local out=$1 models=$2; shift 2
     timeout "$(left)" python3 -m recbole_ilm.experiments.benchmark ${FLAGS:-} --datasets ml-1m --protocols "" \
         --set data_path=.data --set ilm_cache_dir=$W/cache --set backbone_seed=2020 --seeds 2020 \
-        --set length_grouping=1 \
         --out "$W/$out" --models "$models" "$@" >> "$W/$out.txt" 2>&1
 }
 cell() { echo "$W/$1/cells/ml-1m/$2-seed2020.json"; }

@@ -15,7 +15,7 @@ import torch
 @torch.no_grad()
 def target_ranks(trainer, test_data):
     """``(ranks, targets)``: 0-based rank of each test target among all items (ties counted against it), and the
-    target item ids, one row per test interaction, in the test set's row order (whatever order the loader visits)."""
+    target item ids, one row per test interaction."""
     trainer.model.eval()
     trainer.tot_item_num = test_data._dataset.item_num
     trainer.item_tensor = test_data._dataset.get_item_feature().to(trainer.device)
@@ -26,14 +26,7 @@ def target_ranks(trainer, test_data):
         better = (scores[positive_u] >= target_scores.unsqueeze(1)).sum(dim=1) - 1
         ranks.append(better.cpu())
         targets.append(positive_i.cpu())
-    ranks, targets = torch.cat(ranks).numpy(), torch.cat(targets).numpy()
-    order = getattr(test_data, "order", None)  # the plugin's loaders visit rows by history length
-    if order is not None:
-        if len(order) != len(ranks):
-            raise RuntimeError(f"target_ranks: {len(ranks)} ranked rows for a test set of {len(order)} (one process "
-                               f"must score every test row)")
-        ranks[order], targets[order] = ranks.copy(), targets.copy()
-    return ranks, targets
+    return torch.cat(ranks).numpy(), torch.cat(targets).numpy()
 
 
 def ndcg_at(ranks, k=10):
