@@ -15,8 +15,7 @@ GENRES = ["action", "comedy", "drama", "horror", "romance", "scifi"]
 
 def write_toy_dataset(folder, name="toy", n_users=40, n_items=30, per_user=12, seed=0, with_text=True,
                       text_fn=None):
-    """Users walk through items with a genre preference, so there is sequential and CF signal to learn.
-    ``per_user``: interactions of every user, or a list with one count per user (histories of varied length)."""
+    """Users walk through items with a genre preference, so there is sequential and CF signal to learn."""
     rng = np.random.default_rng(seed)
     path = os.path.join(folder, name)
     os.makedirs(path, exist_ok=True)
@@ -24,8 +23,7 @@ def write_toy_dataset(folder, name="toy", n_users=40, n_items=30, per_user=12, s
         f.write("user_id:token\titem_id:token\ttimestamp:float\n")
         for u in range(1, n_users + 1):
             start = int(rng.integers(0, n_items))
-            count = per_user if isinstance(per_user, int) else per_user[u - 1]
-            items = [(start + 2 * k + int(rng.integers(0, 2))) % n_items + 1 for k in range(count)]
+            items = [(start + 2 * k + int(rng.integers(0, 2))) % n_items + 1 for k in range(per_user)]
             for t, i in enumerate(items):
                 f.write(f"u{u}\ti{i}\t{t}\n")
     if with_text:
@@ -103,20 +101,6 @@ def catalogue(request, toy_root, wide_root, tmp_path):
         return config
 
     return make, request.param
-
-
-@pytest.fixture(scope="session")
-def ragged_root(tmp_path_factory):
-    """The toy's items with histories of 6 to 16 interactions (the toy's are all 12 long)."""
-    root = str(tmp_path_factory.mktemp("ragged"))
-    write_toy_dataset(root, name="ragged", per_user=[6 + (u * 7) % 11 for u in range(40)])
-    return root
-
-
-@pytest.fixture()
-def ragged(ragged_root, tmp_path):
-    """``make_config(**overrides)`` for dataset 'ragged'."""
-    return lambda **overrides: toy_config(ragged_root, str(tmp_path / "saved"), **overrides)
 
 
 @pytest.fixture()

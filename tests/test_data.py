@@ -206,34 +206,3 @@ def test_cache_keys_change_with_every_option_that_changes_the_artefact(toy):
         assert other[0] != base[0] and other[1] != base[1], changed
     assert dirs(epochs=3)[1] == base[1]  # phase-2 options do not touch the backbone
     assert dirs(backbone_learning_rate=0.01)[1] != base[1]
-
-
-@pytest.mark.parametrize("model_name, phase", [("BackboneOnly", 0), ("ILM", 2)])
-def test_a_batch_run_in_length_parts_has_the_loss_and_gradients_of_the_whole_batch(ragged, monkeypatch, model_name,
-                                                                                 phase):
-    """Phase 0 (causal LM) and phase 2 (the target id) run a training batch in parts of similar length, each
-    without the padding its rows do not need: same loss and gradients as one pass over the padded batch."""
-    import recbole_ilm.model.base as base
-
-    config, ds, (train, _, _), model = build(model_name, ragged(train_batch_size=32), dataset="ragged")
-    model.set_phase(phase)
-    batch = next(iter(train))
-    lengths = batch["prompt_mask"].sum(dim=1)
-    assert lengths.max() - lengths.min() > 10  # a batch with padding to skip
-    parts = base.length_parts(batch["prompt_mask"])
-    assert len(parts) == 2 and all(start > 0 for _, start in parts[1:])
-
-    def loss_and_grads():
-        model.zero_grad()
-        torch.manual_seed(0)  # the same dropout masks in the item encoder
-        loss = model.calculate_loss(batch)
-        loss.backward()
-        return loss.detach(), [p.grad.clone() for p in model.trainable_parameters() if p.grad is not None]
-
-    split_loss, split_grads = loss_and_grads()
-    monkeypatch.setattr(base, "length_parts", lambda mask: [(torch.arange(mask.shape[0]), 0)])
-    whole_loss, whole_grads = loss_and_grads()
-    torch.testing.assert_close(split_loss, whole_loss)
-    assert len(split_grads) == len(whole_grads) > 0
-    for a, b in zip(split_grads, whole_grads):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)

@@ -107,15 +107,3 @@ def last_hidden_state(llm, inputs_embeds, attention_mask, position_ids):
 def prompt_positions(mask):
     """Position ids for a left-padded batch: 0 at each prompt's first real token (pads get 0 too)."""
     return (mask.long().cumsum(dim=1) - 1).clamp(min=0)
-
-
-def length_parts(mask, min_rows=16, max_parts=4):
-    """Split a left-padded batch for a cheaper pass: ``[(rows, start)]``, its rows sorted by length into up to
-    ``max_parts`` parts of at least ``min_rows``, each with the first column any of its rows uses. Running the parts
-    separately skips most of the padding (about a quarter of phase 0's positions on ml-100k) and gives every row
-    the same tokens and positions, so per-token losses are unchanged."""
-    parts = max(1, min(max_parts, mask.shape[0] // min_rows))
-    lengths = mask.sum(dim=1)
-    order = torch.argsort(lengths, descending=True, stable=True)
-    width = mask.shape[1]
-    return [(rows, width - int(lengths[rows[0]])) for rows in torch.tensor_split(order, parts)]

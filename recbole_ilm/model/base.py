@@ -21,8 +21,8 @@ from recbole_ilm.cf import get_cf_embeddings
 from recbole_ilm.data.prompt_cache import get_prompt_builder
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.retrieval.interleave import interleave
-from recbole_ilm.llm.backbone import (build_backbone, freeze, last_hidden_state, length_parts, load_causal_lm,
-                                      prompt_positions, run_llm)
+from recbole_ilm.llm.backbone import (build_backbone, freeze, last_hidden_state, load_causal_lm, prompt_positions,
+                                      run_llm)
 from recbole_ilm.retrieval.distill import distillation_loss
 from recbole_ilm.retrieval.item_head import ItemTokenHead, shared_prefix
 from recbole_ilm.retrieval.scoring import IdTrie, beam_search, item_log_likelihoods, score_all_items
@@ -36,13 +36,12 @@ def normalised_table(table):
     return table / mean
 
 
-def causal_lm_loss(logits, ids, mask, reduction="mean"):
+def causal_lm_loss(logits, ids, mask):
     """Next-token cross-entropy where both the input position and the predicted token are real (left padding:
     the last pad position must not learn to predict BOS)."""
     real = mask.bool()
     labels = ids[:, 1:].masked_fill(~(real[:, :-1] & real[:, 1:]), -100)
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels.flatten(), ignore_index=-100,
-                           reduction=reduction)
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
 
 
 class FrozenLLMRecommender(SequentialRecommender):
@@ -256,21 +255,11 @@ class FrozenLLMRecommender(SequentialRecommender):
         mask = torch.cat([batch["prompt_mask"], torch.ones_like(target)], dim=1)
         if self.meter is not None:
             self.meter.add(mask.shape[0], mask.sum())
-        # the batch runs in parts of similar length (length_parts: less padding, the same per-token losses)
         if self.phase == 0:  # causal LM over the whole text-only prompt and answer
-            ids = torch.cat([batch["prompt_ids"], target], dim=1)
-            total = 0
-            for rows, start in length_parts(mask):
-                part = mask[rows, start:]
-                logits = run_llm(self.llm, embeds[rows, start:], part, prompt_positions(part))
-                total = total + causal_lm_loss(logits, ids[rows, start:], part, reduction="sum")
-            return total / (mask[:, :-1].bool() & mask[:, 1:].bool()).sum().clamp(min=1)
-        total = 0
-        for rows, start in length_parts(mask):
-            part = mask[rows, start:]
-            logits = run_llm(self.llm, embeds[rows, start:], part, prompt_positions(part), keep=length + 1)[:, :-1]
-            total = total + F.cross_entropy(logits.flatten(0, 1).float(), target[rows].flatten(), reduction="sum")
-        return total / target.numel()
+            logits = run_llm(self.llm, embeds, mask, prompt_positions(mask))
+            return causal_lm_loss(logits, torch.cat([batch["prompt_ids"], target], dim=1), mask)
+        logits = run_llm(self.llm, embeds, mask, prompt_positions(mask), keep=length + 1)[:, :-1]
+        return F.cross_entropy(logits.flatten(0, 1).float(), target.flatten())
 
     def full_sort_predict(self, interaction):
         batch = self._prompt_batch(interaction)
