@@ -239,3 +239,23 @@ def test_taste_and_why_targets_start_with_the_titles():
     assert writer.example("why", [1, 3, 5]).target == "Return of the Jedi is a action movie, like Star Wars."
     assert writer.example("why", [2, 3, 1]).target == \
         "Fargo would add a crime, drama, thriller movie to what they already like."
+
+
+def test_titles_with_an_alias_are_named_and_found_as_people_write_them():
+    """ML-1M's "Night Porter, The (Il Portiere di notte)": the article moves in front of the alias too, and a title
+    named without its alias ("Nikita" for "Nikita (La Femme Nikita)") counts as named."""
+    from recbole_ilm.chat.catalogue import display_title, main_title
+
+    assert display_title("Night Porter, The (Il Portiere di notte)") == "The Night Porter (Il Portiere di notte)"
+    assert display_title("Postino, Il (The Postman) (1994)") == "Il Postino (The Postman) (1994)"
+    assert main_title("Nikita (La Femme Nikita) (1990)") == "Nikita" and main_title("(Untitled)") == "(Untitled)"
+    facts = [None, F("Nikita (La Femme Nikita)", "1990", ["Thriller"]),
+             F("Night Porter, The (Il Portiere di notte)", "1974", ["Drama"]), F("Fargo", "1996", ["Crime"])]
+    checker = FactChecker(facts)
+    assert checker.check("They like Nikita and The Night Porter.", [1, 2])["title"] == 1.0
+    assert checker.check("They like Nikita (La Femme Nikita) and Night Porter.", [1, 2])["title"] == 1.0
+    assert checker.check("They like Nikit and The Night Porter.", [1, 2])["title"] == 0.0
+    assert checker.check("Night Porter, The (Il Portiere di notte) is a drama.", [2])["title"] == 1.0  # as stored
+    catalogue = Catalogue(["", "Nikita (La Femme Nikita)", "Night Porter, The (Il Portiere di notte)"],
+                          ["", "1990", "1974"])
+    assert catalogue.find("The Night Porter") == [2] and catalogue.find("Nikita") == [1]

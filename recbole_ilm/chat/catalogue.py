@@ -9,9 +9,17 @@ import difflib
 import re
 
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
-_ARTICLE = re.compile(r"^(.*),\s*(the|a|an|les|la|le|il|el|der|die|das)$", re.IGNORECASE)
+_ARTICLE = re.compile(r"^(.*?),\s*(the|a|an|les|la|le|il|el|der|die|das)(\s*\([^()]*\))?$", re.IGNORECASE)
+_ALIAS = re.compile(r"\s*\([^()]*\)$")  # "Nikita (La Femme Nikita)": the other title a film is known by
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _NUMBER = re.compile(r"\b\d+\b")
+
+
+def _front_article(stem):
+    """ "Remains of the Day, The" -> "The Remains of the Day"; "Night Porter, The (Il Portiere di notte)" -> "The
+    Night Porter (Il Portiere di notte)" (the article before an alias moves too)."""
+    moved = _ARTICLE.match(stem)
+    return f"{moved.group(2)} {moved.group(1)}{moved.group(3) or ''}" if moved else stem
 
 
 def display_title(title):
@@ -20,16 +28,26 @@ def display_title(title):
     title = str(title).strip()
     year = _YEAR.search(title)
     stem = title[: year.start()] if year else title
-    moved = _ARTICLE.match(stem)
-    return f"{moved.group(2)} {moved.group(1)}{title[len(stem):]}" if moved else title
+    return _front_article(stem) + title[len(stem):]
+
+
+def main_title(title):
+    """The title without its year and without a trailing alias: "Nikita (La Femme Nikita) (1990)" -> "Nikita"."""
+    stem = _front_article(_YEAR.sub("", str(title).strip()))
+    return _ALIAS.sub("", stem).strip() or stem
 
 
 def normalise(title):
-    title = _YEAR.sub("", str(title).strip())
-    moved = _ARTICLE.match(title)
-    if moved:
-        title = f"{moved.group(2)} {moved.group(1)}"
+    title = _front_article(_YEAR.sub("", str(title).strip()))
     return _NON_WORD.sub(" ", title.lower()).strip()
+
+
+def title_forms(title):
+    """The normalised ways a title is written: article in front, as stored ("Postino, Il"), without its alias
+    ("Nikita"), each also without a leading English article ("Shawshank Redemption")."""
+    stored = _NON_WORD.sub(" ", _YEAR.sub("", str(title).strip()).lower()).strip()
+    forms = {normalise(title), stored, normalise(main_title(title))} - {""}
+    return forms | {re.sub(r"^(the|a|an) ", "", form) for form in forms}
 
 
 class Catalogue:

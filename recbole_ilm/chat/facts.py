@@ -2,7 +2,8 @@
 
 Per answer about some items (``subjects``, with the items the prompt showed as ``allowed``):
 
-* **title** — 1 when every subject's title is named and no other catalogue title outside ``allowed`` is named
+* **title** — 1 when every subject's title is named (with or without a leading article or a trailing alias in
+  parentheses) and no other catalogue title outside ``allowed`` is named
   (titles of one word are not checked for "named elsewhere": "Heat" or "Fargo" are also ordinary words);
 * **tag precision / recall** — the catalogue's tag words (genres, categories) named in the answer that belong to a
   subject, over those named (None when none is named) / over the subjects' own tags;
@@ -15,7 +16,7 @@ claims the catalogue cannot confirm.
 
 import re
 
-from recbole_ilm.chat.catalogue import normalise
+from recbole_ilm.chat.catalogue import normalise, title_forms
 
 _YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")
 _NAME = re.compile(r"\b[A-Z][\w'&.-]*(?:\s+(?:of|the|and|de|la|von|van)?\s*[A-Z][\w'&.-]*)+")
@@ -26,10 +27,9 @@ def _words(text):
 
 
 def _named(phrase, answer_words):
-    """Whole-word match; a leading article may be left out ("Shawshank Redemption" names "The Shawshank ...")."""
-    key = normalise(phrase)
-    short = re.sub(r"^(the|a|an) ", "", key)
-    return bool(key) and (f" {key} " in answer_words or (short != key and f" {short} " in answer_words))
+    """Whole-word match of any of the title's forms (:func:`~recbole_ilm.chat.catalogue.title_forms`): a leading
+    article may be left out ("Shawshank Redemption") and so may a trailing alias ("Nikita")."""
+    return any(f" {key} " in answer_words for key in title_forms(phrase))
 
 
 class FactChecker:
