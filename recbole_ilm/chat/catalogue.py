@@ -31,22 +31,28 @@ def display_title(title):
     return _front_article(stem) + title[len(stem):]
 
 
+def _words(text):
+    return _NON_WORD.sub(" ", text.lower()).strip()
+
+
+def _without_year(title):
+    return _YEAR.sub("", str(title).strip())
+
+
 def main_title(title):
     """The title without its year and without a trailing alias: "Nikita (La Femme Nikita) (1990)" -> "Nikita"."""
-    stem = _front_article(_YEAR.sub("", str(title).strip()))
+    stem = _front_article(_without_year(title))
     return _ALIAS.sub("", stem).strip() or stem
 
 
 def normalise(title):
-    title = _front_article(_YEAR.sub("", str(title).strip()))
-    return _NON_WORD.sub(" ", title.lower()).strip()
+    return _words(_front_article(_without_year(title)))
 
 
 def title_forms(title):
     """The normalised ways a title is written: article in front, as stored ("Postino, Il"), without its alias
     ("Nikita"), each also without a leading English article ("Shawshank Redemption")."""
-    stored = _NON_WORD.sub(" ", _YEAR.sub("", str(title).strip()).lower()).strip()
-    forms = {normalise(title), stored, normalise(main_title(title))} - {""}
+    forms = {normalise(title), _words(_without_year(title)), normalise(main_title(title))} - {""}
     return forms | {re.sub(r"^(the|a|an) ", "", form) for form in forms}
 
 
