@@ -121,6 +121,8 @@ SPEC = {
     "item_head_negatives": ("non-negative int", None, "Phase 2, item-token head: train against the batch's "
                             "targets plus this many uniformly drawn items instead of the whole catalogue (0 = "
                             "whole catalogue; evaluation always scores every item)."),
+    "item_head_id_embedding": ("bool", None, "item_tokens / hybrid head: a free vector per item, zero at the start, "
+                               "added to the item's output embedding."),
     "distill_weight": ("non-negative number", None, "Weight of the distillation loss in phase 2 (0 = off)."),
     "distill_temperature": ("positive number", None, "Softmax temperature of the distillation loss."),
     "mixed_precision": ("string", {"none", "bf16"}, "bf16: autocast on CUDA (a CPU run stays fp32)."),

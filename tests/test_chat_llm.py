@@ -137,3 +137,29 @@ def test_chat_evaluation_reports_factual_accuracy_per_task(trained):
         assert delivered["facts"]["title"] == 1.0 and delivered["facts"]["tag_precision"] in (None, 1.0)
         assert 0.0 <= delivered["kept"] <= 1.0
     assert lines[-1].startswith("| as the chat delivers describe, compare, why |")
+
+
+def test_a_saved_chat_checkpoint_is_scored_as_the_model_it_was_saved_from(trained):
+    """``chat_train --checkpoint``: the same items, examples and answers as right after training (greedy); the
+    grounded prompts' titles are what the copying decoder may copy."""
+    from recbole_ilm.chat.decoding import Decoding, prompt_titles
+    from recbole_ilm.chat.tasks import TASKS
+    from recbole_ilm.experiments.chat_train import evaluate_chat, load_and_evaluate
+
+    paths, model, chat, (config, writer, test_items) = trained
+    fresh = evaluate_chat("ILM", config, chat, writer, test_items, eval_per_task=2, max_new_tokens=8,
+                          log=lambda m: None)
+    _, label, saved, info = load_and_evaluate(paths["chat"], eval_per_task=2, max_new_tokens=8, log=lambda m: None)
+    assert info["eval_items"] == len(test_items) and label == "ILM"
+    for task in TASKS:
+        assert [a["answer"] for a in saved[task]["answers"]] == [a["answer"] for a in fresh[task]["answers"]]
+        assert abs(saved[task]["log_pplx"] - fresh[task]["log_pplx"]) < 1e-5
+    # copying: every grounded prompt shows its items' titles, so they are the copy sources
+    examples = fresh["describe"]["answers"]
+    titles = [prompt_titles(e["prompt"], e["items"], writer.facts) for e in examples]
+    assert all(titles) and all(writer.facts[e["items"][-1]].title in t for e, t in zip(examples, titles))
+    greedy = chat.generate([e["prompt"] for e in examples], [e["items"] for e in examples], 8)
+    assert greedy == [a["answer"] for a in examples]  # decoding=None is the greedy decoder, bit for bit
+    copied = chat.generate([e["prompt"] for e in examples], [e["items"] for e in examples], 8, titles, titles,
+                           Decoding(copy_titles=False))
+    assert copied == greedy  # and a Decoding with every rule off is too

@@ -215,3 +215,29 @@ def test_sampled_negatives_need_the_item_token_head(toy, head):
     with pytest.raises(ILMConfigError) as err:
         build("ILM", toy(retrieval_head=head, item_head_negatives=8))
     assert all(w in str(err.value) for w in ("item_head_negatives", f"retrieval_head: {head}", "item_tokens"))
+
+
+def test_item_id_embedding_starts_at_zero_and_moves_only_its_own_items_column(toy):
+    """``item_head_id_embedding``: at the start the scores are the plain head's; a vector for item k changes column k
+    alone, by the answer state's dot product with it — in the full scores and in the sampled columns alike."""
+    config, ds, (train, valid, test), model = build("ILM", toy(retrieval_head="item_tokens",
+                                                               item_head_id_embedding=True))
+    model.set_phase(2)
+    model.eval()
+    batch = model._prompt_batch(next(iter(valid))[0])
+    with torch.no_grad():
+        start = model.item_head_scores(batch)
+        ids, model.item_head.ids = model.item_head.ids, None
+        plain = model.item_head_scores(batch)
+        model.item_head.ids = ids
+        torch.testing.assert_close(start, plain)
+        k = 3
+        ids.weight[k] = torch.randn(ids.weight.shape[1])
+        moved = model.item_head_scores(batch)
+        changed = (moved - start).abs().sum(dim=0) > 1e-6
+        assert changed.nonzero().flatten().tolist() == [k]
+        items = torch.tensor([1, k, 5])
+        torch.testing.assert_close(model.item_head_scores(batch, items)[:, 1:], moved[:, items], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ILMConfigError) as err:
+        build("ILM", toy(retrieval_head="generative", item_head_id_embedding=True))
+    assert "item_head_id_embedding" in str(err.value) and "retrieval_head: item_tokens" in str(err.value)

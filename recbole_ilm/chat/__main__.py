@@ -16,6 +16,8 @@ import sys
 import torch
 
 from recbole_ilm import cli
+from recbole_ilm.chat.decoding import add_arguments as add_decoding_arguments
+from recbole_ilm.chat.decoding import from_arguments as decoding_from_arguments
 from recbole_ilm.data.history import history_interaction
 from recbole_ilm.errors import ILMConfigError
 
@@ -23,30 +25,6 @@ from recbole_ilm.errors import ILMConfigError
 def _dataset_of(checkpoint):
     config = checkpoint.get("config")
     return checkpoint.get("dataset") or (config["dataset"] if config is not None else None)
-
-
-def load_chat_model(path):
-    """``(config, dataset, ItemChatLM)`` from a chat checkpoint (the LLM's weights come from ``llm_path``)."""
-    from recbole_ilm.chat.model import ItemChatLM
-    from recbole_ilm.data.dataset import create_dataset, data_preparation
-    from recbole_ilm.checkpoint_io import read_checkpoint
-    from recbole_ilm.quick_start import config_from_checkpoint
-    from recbole_ilm.lookup import get_model
-
-    checkpoint = read_checkpoint(path)
-    if checkpoint.get("kind") != "chat":
-        raise ILMConfigError(f"--checkpoint: '{path}' is not a chat checkpoint; make one with "
-                             f"python -m recbole_ilm.experiments.chat_train -d <dataset> (an ILM retrieval checkpoint goes "
-                             f"to --retrieval)")
-    config = config_from_checkpoint(checkpoint)
-    train, _, _ = data_preparation(config, create_dataset(config))
-    model = get_model(config["model"])(config, train._dataset)
-    missing, unexpected = model.load_state_dict(checkpoint["state_dict"], strict=False)
-    if unexpected or any(not k.startswith("llm.") for k in missing):
-        raise ILMConfigError(f"--checkpoint: '{path}' does not fit {config['model']} as configured "
-                             f"(unexpected {unexpected[:3]}, missing {[k for k in missing if 'llm.' not in k][:3]})")
-    model.eval()
-    return config, train._dataset, ItemChatLM(model), checkpoint.get("retrieval_checkpoint")
 
 
 class Retrieval:
@@ -86,11 +64,14 @@ class Retrieval:
         return torch.topk(scores, min(k, int(torch.isfinite(scores).sum()))).indices.tolist()
 
 
-def build_session(chat_path, retrieval_path=None, max_new_tokens=48):
+def build_session(chat_path, retrieval_path=None, max_new_tokens=48, decoding=None):
     from recbole_ilm.chat.catalogue import Catalogue
+    from recbole_ilm.chat.decoding import prompt_titles
     from recbole_ilm.chat.session import ChatSession
     from recbole_ilm.chat.grounding import Evidence, ItemSearch, encode
     from recbole_ilm.chat.tasks import ground, item_facts
+
+    from recbole_ilm.chat.model import load_chat_model
 
     config, dataset, chat, recorded = load_chat_model(chat_path)
     retrieval_path = retrieval_path or recorded
@@ -106,7 +87,9 @@ def build_session(chat_path, retrieval_path=None, max_new_tokens=48):
     def say(prompt, slot_items):
         if config["chat_grounding"] == "metadata":  # the items' own catalogue entries next to their tokens
             prompt = ground(prompt, slot_items, facts, config["tag_noun"] or "tags")
-        return chat.generate([prompt], [slot_items], max_new_tokens)[0] or "(no answer)"
+        titles = [prompt_titles(prompt, slot_items, facts)]
+        about = [[facts[i].title for i in slot_items if facts[i] is not None]]
+        return chat.generate([prompt], [slot_items], max_new_tokens, titles, about, decoding)[0] or "(no answer)"
 
     noun, tag_noun = config["item_noun"] or "item", config["tag_noun"] or "tags"
     evidence = Evidence(facts, chat.rec.cf_item.cpu().numpy(), noun, tag_noun)
@@ -131,11 +114,13 @@ def main(argv=None):
     parser.add_argument("--checkpoint", required=True, help="chat checkpoint (python -m recbole_ilm.experiments.chat_train)")
     parser.add_argument("--retrieval", default=None, help="ILM checkpoint used for recommendations")
     parser.add_argument("--max_new_tokens", type=int, default=48, help="length limit of each generated answer")
+    add_decoding_arguments(parser)
     parser.add_argument("--script", default=None, help="read the user's lines from this file (echoed), not stdin")
     args = cli.parse(parser, argv)
     logging.disable(logging.INFO)  # RecBole logs dataset statistics while loading; keep the conversation clean
     try:
-        config, session = build_session(args.checkpoint, args.retrieval, args.max_new_tokens)
+        config, session = build_session(args.checkpoint, args.retrieval, args.max_new_tokens,
+                                        decoding_from_arguments(args))
     except ILMConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -32,6 +32,11 @@ def _named(phrase, answer_words):
     return any(f" {key} " in answer_words for key in title_forms(phrase))
 
 
+def is_named(title, text):
+    """Whether ``text`` names ``title`` (any of its forms, whole words; see :func:`_named`)."""
+    return _named(title, _words(text))
+
+
 class FactChecker:
     """``facts[item]``: objects with ``title``, ``detail`` (a year for movies) and ``tags`` (None for no item)."""
 

@@ -101,30 +101,65 @@ class ItemChatLM:
         return self.token_nll(self.batch(examples)).tolist()
 
     @torch.no_grad()
-    def generate(self, prompts, items_list, max_new_tokens=40):
-        """Greedy continuations (strings) for a batch of item-slot prompts."""
+    def generate(self, prompts, items_list, max_new_tokens=40, titles=None, subjects=None, decoding=None):
+        """Continuations (strings) for a batch of item-slot prompts: greedy, or with ``decoding``
+        (:class:`~recbole_ilm.chat.decoding.Decoding`) copying ``titles[k]`` (the titles prompt k shows) and
+        favouring ``subjects[k]`` (those the answer is about)."""
+        from recbole_ilm.chat.decoding import RowDecoder
         from recbole_ilm.chat.tasks import Example
 
         batch = self.batch([Example("chat", p, list(i), "") for p, i in zip(prompts, items_list)],
                            with_targets=False)
+        rows = None
+        if decoding is not None:
+            encode = lambda text: self.tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+            rows = [RowDecoder(encode, self.tok.decode, (titles or [()] * len(prompts))[k],
+                               (subjects or [()] * len(prompts))[k], decoding) for k in range(len(prompts))]
         mask = batch["prompt_mask"]
         embeds = self.rec.embed_prompt(batch)
         cache = new_cache(self.rec.llm)
         logits = run_llm(self.rec.llm, embeds, mask, prompt_positions(mask), cache, keep=1)[:, -1]
         last = prompt_positions(mask)[:, -1]
         out = [[] for _ in prompts]
-        done = torch.zeros(len(prompts), dtype=torch.bool, device=self.device)
+        done = [False] * len(prompts)
         for step in range(max_new_tokens):
-            token = logits.argmax(dim=-1)
-            for k, t in enumerate(token.tolist()):
-                if not done[k]:
-                    if t in self.end_ids:
-                        done[k] = True
-                    else:
-                        out[k].append(t)
-            if done.all():
+            token = logits.argmax(dim=-1).tolist()
+            for k in range(len(prompts)):
+                if done[k]:
+                    continue
+                if rows is not None:
+                    token[k] = rows[k].step(logits[k].float())
+                if token[k] in self.end_ids:
+                    done[k] = True
+                else:
+                    out[k].append(token[k])
+            if all(done):
                 break
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            step_embeds = self.rec.llm.get_input_embeddings()(token.unsqueeze(1))
+            step_embeds = self.rec.llm.get_input_embeddings()(torch.tensor(token, device=self.device).unsqueeze(1))
             logits = run_llm(self.rec.llm, step_embeds, mask, (last + 1 + step).unsqueeze(1), cache, keep=1)[:, -1]
         return [self.tok.decode(ids, skip_special_tokens=True).strip() for ids in out]
+
+
+def load_chat_model(path):
+    """``(config, dataset, ItemChatLM, retrieval checkpoint or None)`` from a chat checkpoint (the LLM's weights come
+    from ``llm_path``)."""
+    from recbole_ilm.data.dataset import create_dataset, data_preparation
+    from recbole_ilm.checkpoint_io import read_checkpoint
+    from recbole_ilm.quick_start import config_from_checkpoint
+    from recbole_ilm.lookup import get_model
+
+    checkpoint = read_checkpoint(path)
+    if checkpoint.get("kind") != "chat":
+        raise ILMConfigError(f"--checkpoint: '{path}' is not a chat checkpoint; make one with "
+                             f"python -m recbole_ilm.experiments.chat_train -d <dataset> (an ILM retrieval checkpoint goes "
+                             f"to --retrieval)")
+    config = config_from_checkpoint(checkpoint)
+    train, _, _ = data_preparation(config, create_dataset(config))
+    model = get_model(config["model"])(config, train._dataset)
+    missing, unexpected = model.load_state_dict(checkpoint["state_dict"], strict=False)
+    if unexpected or any(not k.startswith("llm.") for k in missing):
+        raise ILMConfigError(f"--checkpoint: '{path}' does not fit {config['model']} as configured "
+                             f"(unexpected {unexpected[:3]}, missing {[k for k in missing if 'llm.' not in k][:3]})")
+    model.eval()
+    return config, train._dataset, ItemChatLM(model), checkpoint.get("retrieval_checkpoint")

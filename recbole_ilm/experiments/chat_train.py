@@ -23,6 +23,8 @@ import torch
 from recbole_ilm import cli
 from recbole_ilm.experiments.common import parse_set
 from recbole_ilm.variants import resolve_variant
+from recbole_ilm.chat.decoding import add_arguments as add_decoding_arguments
+from recbole_ilm.chat.decoding import from_arguments as decoding_from_arguments
 from recbole_ilm.chat.facts import FactChecker, summarise
 from recbole_ilm.chat.grounding import sentence_encoder
 from recbole_ilm.chat.tasks import GROUNDED_TASKS, TASKS, TaskWriter, item_facts, make_examples, split_items
@@ -101,11 +103,13 @@ def subjects(example):
     return list(example.items[SUBJECTS.get(example.task, slice(-1, None))])
 
 
-def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_new_tokens, log=print):
-    """Per task on test items: mean target log-perplexity, Semantic Consistency of the greedy answer, and its
-    factual accuracy against the catalogue (title, tag precision/recall, year; :mod:`recbole_ilm.chat.facts`)."""
+def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_new_tokens, log=print, decoding=None):
+    """Per task on test items: mean target log-perplexity, Semantic Consistency of the answer (greedy, or with
+    ``decoding``: :mod:`recbole_ilm.chat.decoding`), and its factual accuracy against the catalogue (title, tag
+    precision/recall, year; :mod:`recbole_ilm.chat.facts`)."""
     test_rng = np.random.default_rng(config["seed"] + 1)
     checker = FactChecker(writer.facts)
+    say = Speaker(chat, writer.facts, max_new_tokens, decoding)
     results = {}
     for task in TASKS:
         examples = make_examples(writer, test_items, test_rng, tasks=(task,))[:eval_per_task]
@@ -113,7 +117,7 @@ def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_ne
         for k in range(0, len(examples), 16):
             chunk = examples[k : k + 16]
             pplx += chat.log_perplexity(chunk)
-            answers += chat.generate([e.prompt for e in chunk], [e.items for e in chunk], max_new_tokens)
+            answers += say(chunk)
         sc = semantic_consistency(answers, [e.target for e in examples])
         checks = [checker.check(a, subjects(e), e.items) for a, e in zip(answers, examples)]
         facts = summarise(checks)
@@ -127,8 +131,7 @@ def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_ne
             f"title {_pct(facts['title'])}  tag precision {_pct(facts['tag_precision'])}  "
             f"tag recall {_pct(facts['tag_recall'])}  year {_pct(facts['year'])}")
         if task in DELIVERED_TASKS:
-            results[task]["delivered"] = _delivered(task, examples, answers, chat, writer, checker,
-                                                    max_new_tokens)
+            results[task]["delivered"] = _delivered(task, examples, answers, say, writer, checker)
             d = results[task]["delivered"]
             log(f"  {label} {task} as the chat delivers it: SC {d['sc']:.2f}  title {_pct(d['facts']['title'])}  "
                 f"tag precision {_pct(d['facts']['tag_precision'])}  LLM sentence kept {_pct(d['kept'])}")
@@ -148,7 +151,30 @@ def evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_ne
 DELIVERED_TASKS = ("describe", "compare", "why")  # what the chat itself answers (python -m recbole_ilm.chat)
 
 
-def _delivered(task, examples, answers, chat, writer, checker, max_new_tokens):
+class Speaker:
+    """Answers for a list of examples, 16 at a time: greedy, or with ``decoding`` (titles copied from each prompt,
+    :func:`~recbole_ilm.chat.decoding.prompt_titles`; the subjects of :func:`subjects` favoured)."""
+
+    def __init__(self, chat, facts, max_new_tokens, decoding=None):
+        self.chat, self.facts, self.max_new_tokens, self.decoding = chat, facts, max_new_tokens, decoding
+
+    def __call__(self, examples, prompts=None, items=None, about=None):
+        from recbole_ilm.chat.decoding import prompt_titles
+
+        prompts = prompts or [e.prompt for e in examples]
+        items = items or [e.items for e in examples]
+        about = about or [subjects(e) for e in examples]
+        answers = []
+        for k in range(0, len(examples), 16):
+            part = slice(k, k + 16)
+            titles = [prompt_titles(p, i, self.facts) for p, i in zip(prompts[part], items[part])]
+            named = [[self.facts[i].title for i in a if self.facts[i] is not None] for a in about[part]]
+            answers += self.chat.generate(prompts[part], items[part], self.max_new_tokens, titles, named,
+                                          self.decoding)
+        return answers
+
+
+def _delivered(task, examples, answers, say, writer, checker):
     """The answers the chat gives for these examples' items: describe / compare from the same prompts, why from
     the chat's own evidence prompt; each kept when it holds against the catalogue, else replaced by the facts
     (:meth:`~recbole_ilm.chat.grounding.Evidence.delivered`). Scored like the LLM's answers, plus the share of
@@ -156,15 +182,13 @@ def _delivered(task, examples, answers, chat, writer, checker, max_new_tokens):
     from recbole_ilm.chat.grounding import Evidence
     from recbole_ilm.chat.tasks import ground
 
-    evidence = Evidence(writer.facts, chat.rec.cf_item.cpu().numpy(), writer.noun, writer.tag_noun)
+    evidence = Evidence(writer.facts, say.chat.rec.cf_item.cpu().numpy(), writer.noun, writer.tag_noun)
     if task == "why":
         prompts = [evidence.why_prompt(e.items[-1], e.items[:-1]) for e in examples]
         if writer.grounding == "metadata":
             prompts = [ground(p, [e.items[-1]], writer.facts, writer.tag_noun) for p, e in zip(prompts, examples)]
-        answers = []
-        for k in range(0, len(examples), 16):
-            answers += chat.generate(prompts[k : k + 16], [[e.items[-1]] for e in examples[k : k + 16]],
-                                     max_new_tokens)
+        items = [[e.items[-1]] for e in examples]
+        answers = say(examples, prompts, items, items)
     said = [evidence.delivered(task, a, e.items) for a, e in zip(answers, examples)]
     return {"sc": float(np.mean(semantic_consistency(said, [e.target for e in examples]))),
             "facts": summarise([checker.check(a, subjects(e), e.items) for a, e in zip(said, examples)]),
@@ -177,12 +201,38 @@ def _mean(values):
     return float(np.mean(values)) if values else None
 
 
-def train_and_evaluate(label, dataset, overrides, steps, batch_size, lr, eval_per_task, max_new_tokens, log):
+def train_and_evaluate(label, dataset, overrides, steps, batch_size, lr, eval_per_task, max_new_tokens, log,
+                       decoding=None, eval_items="test"):
     start = time.time()
     config, model, chat, writer, test_items, info = train_chat(label, dataset, overrides, steps, batch_size, lr, log)
-    results = evaluate_chat(label, config, chat, writer, test_items, eval_per_task, max_new_tokens, log)
+    items = scored_items(writer, config, eval_items)
+    results = evaluate_chat(label, config, chat, writer, items, eval_per_task, max_new_tokens, log, decoding)
     info["seconds"] = round(time.time() - start, 1)
     return config, model, results, info
+
+
+def scored_items(writer, config, which="test"):
+    """The items answers are scored on: the test items, or the validation items (to choose options on); never
+    the items the chat was trained on (:func:`~recbole_ilm.chat.tasks.split_items`)."""
+    _, valid, test = split_items(writer.facts, config["seed"])
+    return test if which == "test" else valid
+
+
+def load_and_evaluate(path, eval_per_task, max_new_tokens, log, decoding=None, eval_items="test"):
+    """A saved chat checkpoint evaluated as :func:`train_and_evaluate` evaluates a freshly trained one (same items,
+    same examples: the checkpoint's config and seed). Returns ``(config, label, results, info)``."""
+    from recbole_ilm.chat.model import load_chat_model
+    from recbole_ilm.checkpoint_io import read_checkpoint
+
+    start = time.time()
+    label = read_checkpoint(path).get("label") or "ILM"
+    config, dataset, chat, _ = load_chat_model(path)
+    writer = TaskWriter(item_facts(dataset, config["item_text_fields"]), config["item_noun"] or "item",
+                        config["tag_noun"] or "tags", grounding=config["chat_grounding"])
+    items = scored_items(writer, config, eval_items)
+    results = evaluate_chat(label, config, chat, writer, items, eval_per_task, max_new_tokens, log, decoding)
+    info = {"checkpoint": path, "eval_items": len(items), "seconds": round(time.time() - start, 1)}
+    return config, label, results, info
 
 
 def save_chat_checkpoint(path, config, model, label, retrieval_checkpoint):
@@ -232,19 +282,36 @@ def main(argv=None):
                         help="length limit of each generated answer (the chat's default)")
     parser.add_argument("--retrieval_checkpoint", default=None,
                         help="ILM retrieval checkpoint the chat will recommend with (stored in the chat checkpoint)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="evaluate this saved chat checkpoint (chat-<model>-<dataset>.pth) instead of training; "
+                             "--models, --steps, --batch_size, --lr and --set are then unused")
+    parser.add_argument("--eval_items", choices=("test", "valid"), default="test",
+                        help="items the answers are scored on: test, or validation items (to choose options on)")
+    add_decoding_arguments(parser)
     parser.add_argument("--out", default="docs/conversation", help="folder for <dataset>/results.json and table.md")
     parser.add_argument("--set", action="append", help="key=value config override (repeatable)")
     args = cli.parse(parser, argv)
 
     overrides = {"show_progress": False, **parse_set(args.set)}
+    decoding = decoding_from_arguments(args)
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    results, info = {}, {}
+    if args.checkpoint:
+        config, label, result, run = load_and_evaluate(args.checkpoint, args.eval_per_task, args.max_new_tokens, log,
+                                                       decoding, args.eval_items)
+        results[label], info[label] = result, run
+        out = os.path.join(args.out, config["dataset"])
+        os.makedirs(out, exist_ok=True)
+        write_results(out, args, results, info)
+        print(table(results, list(results)))
+        return 0
     out = os.path.join(args.out, args.dataset)
     os.makedirs(out, exist_ok=True)
     labels = args.models.split(",")
-    results, info = {}, {}
     for label in labels:
         config, model, results[label], info[label] = train_and_evaluate(
             label, args.dataset, overrides, args.steps, args.batch_size, args.lr, args.eval_per_task,
-            args.max_new_tokens, log=lambda m: print(m, flush=True))
+            args.max_new_tokens, log, decoding, args.eval_items)
         path = os.path.join(config["checkpoint_dir"], f"chat-{label}-{args.dataset}.pth")
         info[label]["checkpoint"] = path
         write_results(out, args, results, info)  # after each model: a later failure keeps the finished ones

@@ -110,6 +110,10 @@ class FrozenLLMRecommender(SequentialRecommender):
                                  f"retrieval_head: {head} scores every id's likelihood; use retrieval_head: "
                                  f"item_tokens or item_head_negatives: 0")
         if head == "generative":
+            if config["item_head_id_embedding"]:
+                raise ILMConfigError("item_head_id_embedding adds a vector per item to the item-token head's table, "
+                                     "but retrieval_head: generative has no head; use retrieval_head: item_tokens or "
+                                     "hybrid, or item_head_id_embedding: False")
             return None
         if self.item_encoder is None:
             raise ILMConfigError(f"retrieval_head: {head} scores items with their item tokens, but "
@@ -123,7 +127,7 @@ class FrozenLLMRecommender(SequentialRecommender):
             raise ILMConfigError(f"retrieval_head: hybrid needs item ids that all start with one shared token "
                                  f"(the plugin's tokenizer: item_); these share {len(prefix)}")
         self.register_buffer("answer_prefix", prefix, persistent=False)
-        head = ItemTokenHead(self.llm_width)
+        head = ItemTokenHead(self.llm_width, self.cf_item.shape[0] if config["item_head_id_embedding"] else 0)
         if self.hybrid:  # starts as generative retrieval exactly; the head learns what the ids miss
             torch.nn.init.zeros_(head.proj.weight)
         return head
@@ -209,20 +213,21 @@ class FrozenLLMRecommender(SequentialRecommender):
         if tokens is None and items is None:
             tokens = self.encode_entities(self.cf_item)
         table = tokens[1:] if items is None else self.encode_entities(self.cf_item[items])
+        ids = torch.arange(1, self.cf_item.shape[0], device=self.cf_item.device) if items is None else items
         embeds = self.embed_prompt(batch, tokens)
         mask = batch["prompt_mask"]
         if self.hybrid:
             if self.meter is not None:
                 self.meter.add(mask.shape[0], mask.sum())
             log_likelihood, hidden = item_log_likelihoods(self.llm, embeds, mask, self.trie, answer_state=True)
-            return log_likelihood + self.item_head.scores(hidden, self.item_head.item_table(table))
+            return log_likelihood + self.item_head.scores(hidden, self.item_head.item_table(table, ids))
         prefix = self.answer_prefix.to(mask.device).expand(mask.shape[0], -1)
         embeds = torch.cat([embeds, self.llm.get_input_embeddings()(prefix)], dim=1)
         mask = torch.cat([mask, torch.ones_like(prefix)], dim=1)
         if self.meter is not None:
             self.meter.add(mask.shape[0], mask.sum())
         hidden = last_hidden_state(self.llm, embeds, mask, prompt_positions(mask))
-        return self.item_head.scores(hidden, self.item_head.item_table(table))
+        return self.item_head.scores(hidden, self.item_head.item_table(table, ids))
 
     def head_candidates(self, target):
         """Training with ``item_head_negatives: K``: the batch's targets and K items drawn uniformly (sorted, unique;

@@ -5,6 +5,10 @@ tokens every id starts with, ``▁item_`` with the plugin's tokenizer) and ``t̄
 stand for item ``i`` in the prompt (the same item encoder: input and output item representations are tied); ``W``
 is the head's only own weight. Trained with cross-entropy over the whole catalogue (RecBole's ``loss_type: CE``),
 so ``full_sort_predict`` is one LLM pass per user plus a matrix product instead of a walk over the id trie.
+
+``item_head_id_embedding: true`` adds a free embedding per item, zero at the start, to the head's output table:
+``score(u, i) = h_u · (W t̄_i + e_i)``. The tokens come from CF embeddings through the Q-Former; items whose CF
+embeddings barely differ (rarely bought ones) get near-identical tokens, which no ``W`` separates; ``e_i`` can.
 """
 
 import torch
@@ -20,13 +24,18 @@ def shared_prefix(item_tokens):
 
 
 class ItemTokenHead(nn.Module):
-    def __init__(self, width):
+    def __init__(self, width, n_items=0):
         super().__init__()
         self.proj = nn.Linear(width, width, bias=False)
+        self.ids = None  # item_head_id_embedding: one free vector per item id (row 0: padding), zero at the start
+        if n_items:
+            self.ids = nn.Embedding(n_items, width)
+            nn.init.zeros_(self.ids.weight)
 
-    def item_table(self, item_tokens):
-        """``[n, N, D]`` item tokens -> ``[n, D]`` output embeddings."""
-        return self.proj(item_tokens.mean(dim=1))
+    def item_table(self, item_tokens, ids):
+        """``[n, N, D]`` item tokens of the items ``ids`` (``[n]``) -> ``[n, D]`` output embeddings."""
+        table = self.proj(item_tokens.mean(dim=1))
+        return table if self.ids is None else table + self.ids(ids)
 
     @staticmethod
     def scores(hidden, table):

@@ -1,0 +1,119 @@
+"""Greedy decoding that copies item titles from the prompt (issue 13, "title correct").
+
+A 135M LLM reads a title in its prompt and writes it back garbled ("Gumby, Gumball" for "Gumby: The Movie") or
+leaves it out. Copying is lexically constrained decoding in its simplest form: once the answer's last tokens spell
+the start of a title the prompt shows — at least ``min_chars`` characters from the start of a word, and no other
+title of the prompt starts that way — the rest of that title is written as the prompt has it, token by token.
+Two more options (off by default; chosen on validation items, never on test):
+
+* ``cover_bias`` is added to the logit of the first token of each subject title the answer has not named yet, so
+  that an answer about three items tends to name all three;
+* ``no_repeat_ngram`` forbids a token that would repeat an n-gram of the answer ("Brio, Brio, Brio").
+
+Only titles that appear in the prompt's text are copied (:func:`prompt_titles`): with ``chat_grounding:
+tokens_only`` the prompt has none, and copying changes nothing.
+"""
+
+from dataclasses import dataclass
+
+from recbole_ilm.chat.facts import is_named
+
+
+@dataclass(frozen=True)
+class Decoding:
+    copy_titles: bool = True
+    min_chars: int = 4
+    cover_bias: float = 0.0
+    no_repeat_ngram: int = 0
+
+
+def add_arguments(parser):
+    """The decoding options of ``python -m recbole_ilm.chat`` and ``python -m recbole_ilm.experiments.chat_train``."""
+    parser.add_argument("--decoding", choices=("greedy", "copy"), default="copy",
+                        help="greedy, or copy: a title the prompt shows is completed as the prompt has it once its "
+                             "first --min_chars characters are written (recbole_ilm/chat/decoding.py)")
+    parser.add_argument("--min_chars", type=int, default=4,
+                        help="copy: characters of a title written before the rest is copied")
+    parser.add_argument("--cover_bias", type=float, default=0.0,
+                        help="copy: logit bonus for the first token of each title the answer is about and has not "
+                             "named yet")
+    parser.add_argument("--no_repeat_ngram", type=int, default=0,
+                        help="copy: forbid a token that repeats an n-gram of the answer (0: allow)")
+
+
+def from_arguments(args):
+    """The :class:`Decoding` the command line asks for (None: greedy)."""
+    if args.decoding == "greedy":
+        return None
+    return Decoding(min_chars=args.min_chars, cover_bias=args.cover_bias, no_repeat_ngram=args.no_repeat_ngram)
+
+
+def prompt_titles(prompt, items, facts):
+    """The titles an answer to ``prompt`` may copy: those of its slot ``items`` that the prompt's text shows (the
+    grounded entries), then every other catalogue title of two or more words written in it (the evidence of a
+    "why"), each once."""
+    shown = [facts[i].title for i in items if facts[i] is not None and facts[i].title in prompt]
+    others = [f.title for f in facts if f is not None and " " in f.title and f.title in prompt]
+    return list(dict.fromkeys(shown + others))
+
+
+class RowDecoder:
+    """The decoding state of one answer. ``encode(text) -> token ids``, ``decode(ids) -> text``; ``titles`` the
+    prompt's titles (copy sources), ``subjects`` those of them the answer is about (for ``cover_bias``)."""
+
+    def __init__(self, encode, decode, titles, subjects=(), decoding=Decoding()):
+        self.decode, self.decoding = decode, decoding
+        self.seqs = []  # (title, its tokens at the start of a text or after a space)
+        for title in titles:
+            for text in (title, " " + title):
+                ids = list(encode(text))
+                if ids and (title, ids) not in self.seqs:
+                    self.seqs.append((title, ids))
+        self.subjects = [t for t in subjects if t in titles]
+        self.out, self.text = [], ""
+        self.partial = []  # (index into seqs, tokens matched so far)
+        self.forced = None  # (index into seqs, next position) while a title is being copied
+
+    def step(self, logits):
+        """The next token given the LLM's ``logits`` (1-D tensor over the vocabulary) for this answer."""
+        if self.forced is not None:
+            s, pos = self.forced
+            token = self.seqs[s][1][pos]
+            self.forced = (s, pos + 1) if pos + 1 < len(self.seqs[s][1]) else None
+        else:
+            d = self.decoding
+            if d.cover_bias or d.no_repeat_ngram:
+                logits = logits.clone()
+            if d.cover_bias:
+                missing = [t for t in self.subjects if not is_named(t, self.text)]
+                for title, ids in self.seqs:
+                    if title in missing:
+                        logits[ids[0]] += d.cover_bias
+            if d.no_repeat_ngram:
+                for token in self._repeats(d.no_repeat_ngram):
+                    logits[token] = -float("inf")
+            token = int(logits.argmax())
+            if d.copy_titles:
+                self._match(token)
+        self.out.append(token)
+        self.text = self.decode(self.out)
+        return token
+
+    def _repeats(self, n):
+        """Tokens that would end an n-gram the answer already has."""
+        if len(self.out) < n:
+            return set()
+        head = self.out[len(self.out) - n + 1 :]
+        return {self.out[k + n - 1] for k in range(len(self.out) - n + 1) if self.out[k : k + n - 1] == head}
+
+    def _match(self, token):
+        at_word = not self.text or not self.text[-1].isalnum()
+        partial = [(s, m + 1) for s, m in self.partial if self.seqs[s][1][m] == token]
+        partial += [(s, 1) for s, (_, ids) in enumerate(self.seqs) if ids[0] == token
+                    and (at_word or self.decode(ids[:1])[:1].isspace())]
+        self.partial = [(s, m) for s, m in partial if m < len(self.seqs[s][1])]  # a title written in full is done
+        titles = {self.seqs[s][0] for s, _ in self.partial}
+        if len(titles) == 1:  # one title starts this way: copy its rest once enough of it is written
+            s, m = max(self.partial, key=lambda p: p[1])
+            if len(self.decode(self.seqs[s][1][:m]).strip()) >= self.decoding.min_chars:
+                self.forced, self.partial = (s, m), []
