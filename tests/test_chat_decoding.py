@@ -86,6 +86,16 @@ def test_cover_bias_favours_a_subject_not_named_yet_and_only_that():
     assert run(tok, titles, [], Decoding(cover_bias=2.0), subjects=["Rob Roy"], scores=scores) == greedy
 
 
+def test_cover_bias_continues_a_title_it_began_instead_of_beginning_another():
+    """Two titles start with "The": a bonus for first tokens alone would write "The The The ..."."""
+    tok = WordTokenizer()
+    titles = ["The Paper", "The Sweet Hereafter"]
+    scores = [{" They": 5.0}, {" like": 5.0}, {" the": 3.0, " The": 0.5}, {" movies": 3.0, " Paper": 0.5},
+              {" and": 5.0}, {" the": 3.0, " The": 0.5}, {" movies": 3.0, " Sweet": 0.5}, {".": 3.0}, {".": 3.0}]
+    out = run(tok, titles, [], Decoding(cover_bias=4.0), subjects=titles, scores=scores)
+    assert out == " They like The Paper and The Sweet Hereafter."
+
+
 def test_no_repeat_ngram_blocks_a_loop():
     tok = WordTokenizer()
     script = [" They", " like", " Brio", ",", " Brio", ",", " Brio", ",", " Brio", "."]

@@ -6,8 +6,8 @@ the start of a title the prompt shows — at least ``min_chars`` characters from
 title of the prompt starts that way — the rest of that title is written as the prompt has it, token by token.
 Two more options (off by default; chosen on validation items, never on test):
 
-* ``cover_bias`` is added to the logit of the first token of each subject title the answer has not named yet, so
-  that an answer about three items tends to name all three;
+* ``cover_bias`` is added to the logits of the tokens that start a subject title the answer has not named yet, or
+  continue one it has begun, so that an answer about three items tends to name all three;
 * ``no_repeat_ngram`` forbids a token that would repeat an n-gram of the answer ("Brio, Brio, Brio").
 
 Only titles that appear in the prompt's text are copied (:func:`prompt_titles`): with ``chat_grounding:
@@ -85,10 +85,8 @@ class RowDecoder:
             if d.cover_bias or d.no_repeat_ngram:
                 logits = logits.clone()
             if d.cover_bias:
-                missing = [t for t in self.subjects if not is_named(t, self.text)]
-                for title, ids in self.seqs:
-                    if title in missing:
-                        logits[ids[0]] += d.cover_bias
+                for token in self._cover():
+                    logits[token] += d.cover_bias
             if d.no_repeat_ngram:
                 for token in self._repeats(d.no_repeat_ngram):
                     logits[token] = -float("inf")
@@ -99,6 +97,17 @@ class RowDecoder:
         self.text = self.decode(self.out)
         return token
 
+    def _cover(self):
+        """The tokens that start, or continue what the answer has begun of, a subject title it has not named yet
+        (continuing matters: a bonus for "The" alone would write "The The The ...")."""
+        missing = {t for t in self.subjects if not is_named(t, self.text)}
+        tokens = {ids[m] for s, m in self.partial for title, ids in [self.seqs[s]] if title in missing}
+        return tokens | {ids[0] for title, ids in self.seqs if title in missing and self._may_start(ids)}
+
+    def _may_start(self, ids):
+        """A title's tokens may start here: they begin with a space, or the answer is at the start of a word."""
+        return not self.text or not self.text[-1].isalnum() or self.decode(ids[:1])[:1].isspace()
+
     def _repeats(self, n):
         """Tokens that would end an n-gram the answer already has."""
         if len(self.out) < n:
@@ -107,10 +116,8 @@ class RowDecoder:
         return {self.out[k + n - 1] for k in range(len(self.out) - n + 1) if self.out[k : k + n - 1] == head}
 
     def _match(self, token):
-        at_word = not self.text or not self.text[-1].isalnum()
         partial = [(s, m + 1) for s, m in self.partial if self.seqs[s][1][m] == token]
-        partial += [(s, 1) for s, (_, ids) in enumerate(self.seqs) if ids[0] == token
-                    and (at_word or self.decode(ids[:1])[:1].isspace())]
+        partial += [(s, 1) for s, (_, ids) in enumerate(self.seqs) if ids[0] == token and self._may_start(ids)]
         self.partial = [(s, m) for s, m in partial if m < len(self.seqs[s][1])]  # a title written in full is done
         titles = {self.seqs[s][0] for s, _ in self.partial}
         if len(titles) == 1:  # one title starts this way: copy its rest once enough of it is written
