@@ -4,7 +4,8 @@ A 135M LLM reads a title in its prompt and writes it back garbled ("Gumby, Gumba
 leaves it out. Copying is lexically constrained decoding in its simplest form: once the answer's last tokens spell
 the start of a title the prompt shows — at least ``min_chars`` characters from the start of a word, and no other
 title of the prompt starts that way — the rest of that title is written as the prompt has it, token by token.
-Two more options (off by default; chosen on validation items, never on test):
+Two more options, chosen on validation items, never on test (``docs/results.md``; the command line's default
+``--cover_bias 6``, the :class:`Decoding` default 0):
 
 * ``cover_bias`` is added to the logits of the tokens that start a subject title the answer has not named yet, or
   continue one it has begun, so that an answer about three items tends to name all three;
@@ -34,7 +35,7 @@ def add_arguments(parser):
                              "first --min_chars characters are written (recbole_ilm/chat/decoding.py)")
     parser.add_argument("--min_chars", type=int, default=4,
                         help="copy: characters of a title written before the rest is copied")
-    parser.add_argument("--cover_bias", type=float, default=0.0,
+    parser.add_argument("--cover_bias", type=float, default=6.0,
                         help="copy: logit bonus for the first token of each title the answer is about and has not "
                              "named yet")
     parser.add_argument("--no_repeat_ngram", type=int, default=0,
