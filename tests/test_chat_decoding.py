@@ -30,12 +30,12 @@ class WordTokenizer:
         return "".join(self.words[i] for i in ids)
 
 
-def run(tok, titles, script, decoding, subjects=(), scores=None):
+def run(tok, titles, script, decoding, subjects=(), scores=None, steps=40):
     """Decode until the script ends (then the end token wins): step k's logits put 1.0 on script[k]'s token, or
     ``scores[k]`` ({piece: logit}) when given."""
-    row = RowDecoder(tok.encode, tok.decode, titles, subjects, decoding)
+    row = RowDecoder(tok.encode, tok.decode, titles, subjects, decoding, end_ids=[0])
     ids = [[tok.id(p) for p in re.findall(r"\s?\w+|\s?[^\w\s]", piece)][0] for piece in script]
-    for step in range(40):
+    for step in range(steps):
         logits = torch.zeros(200)
         if scores is not None and step < len(scores):
             for piece, value in scores[step].items():
@@ -45,8 +45,8 @@ def run(tok, titles, script, decoding, subjects=(), scores=None):
         else:
             logits[0] = 1.0
         if row.step(logits) == 0:
-            break
-    return tok.decode(row.out[:-1])
+            return tok.decode(row.out[:-1])
+    return tok.decode(row.out)
 
 
 def test_a_title_begun_is_written_as_the_prompt_has_it():
@@ -94,6 +94,18 @@ def test_cover_bias_continues_a_title_it_began_instead_of_beginning_another():
               {" and": 5.0}, {" the": 3.0, " The": 0.5}, {" movies": 3.0, " Sweet": 0.5}, {".": 3.0}, {".": 3.0}]
     out = run(tok, titles, [], Decoding(cover_bias=4.0), subjects=titles, scores=scores)
     assert out == " They like The Paper and The Sweet Hereafter."
+
+
+def test_hold_end_keeps_an_answer_open_until_its_titles_are_named():
+    tok = WordTokenizer()
+    titles = ["Rob Roy", "Twister"]
+    scores = [{" Rob": 3.0}, {" Roy": 3.0}, {" is": 3.0}, {" fun": 3.0}, {".": 3.0}, {END: 3.0, " and": 2.0},
+              {" Twister": 3.0}, {".": 3.0}]
+    assert run(tok, titles, [], Decoding(), subjects=titles, scores=scores) == " Rob Roy is fun."
+    held = run(tok, titles, [], Decoding(hold_end=True), subjects=titles, scores=scores)
+    assert held == " Rob Roy is fun. and Twister."  # the end waits; once both are named it comes as usual
+    # an answer about "Rob Roy" alone ends where the model ends it
+    assert run(tok, titles, [], Decoding(hold_end=True), subjects=["Rob Roy"], scores=scores) == " Rob Roy is fun."
 
 
 def test_no_repeat_ngram_blocks_a_loop():

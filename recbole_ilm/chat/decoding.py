@@ -9,12 +9,14 @@ Two more options, chosen on validation items, never on test (``docs/results.md``
 
 * ``cover_bias`` is added to the logits of the tokens that start a subject title the answer has not named yet, or
   continue one it has begun, so that an answer about three items tends to name all three;
-* ``no_repeat_ngram`` forbids a token that would repeat an n-gram of the answer ("Brio, Brio, Brio").
+* ``no_repeat_ngram`` forbids a token that would repeat an n-gram of the answer ("Brio, Brio, Brio");
+* ``hold_end`` forbids the end of the answer while a title it is about is still missing (within the length limit).
 
 Only titles that appear in the prompt's text are copied (:func:`prompt_titles`): with ``chat_grounding:
 tokens_only`` the prompt has none, and copying changes nothing.
 """
 
+import argparse
 from dataclasses import dataclass
 
 from recbole_ilm.chat.facts import is_named
@@ -26,6 +28,7 @@ class Decoding:
     min_chars: int = 4
     cover_bias: float = 0.0
     no_repeat_ngram: int = 0
+    hold_end: bool = False
 
 
 def add_arguments(parser):
@@ -40,13 +43,16 @@ def add_arguments(parser):
                              "named yet")
     parser.add_argument("--no_repeat_ngram", type=int, default=0,
                         help="copy: forbid a token that repeats an n-gram of the answer (0: allow)")
+    parser.add_argument("--hold_end", action=argparse.BooleanOptionalAction, default=False,
+                        help="copy: an answer may not end while a title it is about is missing")
 
 
 def from_arguments(args):
     """The :class:`Decoding` the command line asks for (None: greedy)."""
     if args.decoding == "greedy":
         return None
-    return Decoding(min_chars=args.min_chars, cover_bias=args.cover_bias, no_repeat_ngram=args.no_repeat_ngram)
+    return Decoding(min_chars=args.min_chars, cover_bias=args.cover_bias, no_repeat_ngram=args.no_repeat_ngram,
+                    hold_end=args.hold_end)
 
 
 def prompt_titles(prompt, items, facts):
@@ -60,10 +66,11 @@ def prompt_titles(prompt, items, facts):
 
 class RowDecoder:
     """The decoding state of one answer. ``encode(text) -> token ids``, ``decode(ids) -> text``; ``titles`` the
-    prompt's titles (copy sources), ``subjects`` those of them the answer is about (for ``cover_bias``)."""
+    prompt's titles (copy sources), ``subjects`` those of them the answer is about (for ``cover_bias``), ``end_ids``
+    the tokens that end an answer (for ``hold_end``)."""
 
-    def __init__(self, encode, decode, titles, subjects=(), decoding=Decoding()):
-        self.decode, self.decoding = decode, decoding
+    def __init__(self, encode, decode, titles, subjects=(), decoding=Decoding(), end_ids=()):
+        self.decode, self.decoding, self.end_ids = decode, decoding, list(end_ids)
         self.seqs = []  # (title, its tokens at the start of a text or after a space)
         for title in titles:
             for text in (title, " " + title):
@@ -83,11 +90,14 @@ class RowDecoder:
             self.forced = (s, pos + 1) if pos + 1 < len(self.seqs[s][1]) else None
         else:
             d = self.decoding
-            if d.cover_bias or d.no_repeat_ngram:
+            if d.cover_bias or d.no_repeat_ngram or d.hold_end:
                 logits = logits.clone()
+            missing = {t for t in self.subjects if not is_named(t, self.text)}
             if d.cover_bias:
-                for token in self._cover():
+                for token in self._cover(missing):
                     logits[token] += d.cover_bias
+            if d.hold_end and missing:
+                logits[self.end_ids] = -float("inf")
             if d.no_repeat_ngram:
                 for token in self._repeats(d.no_repeat_ngram):
                     logits[token] = -float("inf")
@@ -98,10 +108,9 @@ class RowDecoder:
         self.text = self.decode(self.out)
         return token
 
-    def _cover(self):
-        """The tokens that start, or continue what the answer has begun of, a subject title it has not named yet
-        (continuing matters: a bonus for "The" alone would write "The The The ...")."""
-        missing = {t for t in self.subjects if not is_named(t, self.text)}
+    def _cover(self, missing):
+        """The tokens that start, or continue what the answer has begun of, a ``missing`` subject title (continuing
+        matters: a bonus for "The" alone would write "The The The ...")."""
         tokens = {ids[m] for s, m in self.partial for title, ids in [self.seqs[s]] if title in missing}
         return tokens | {ids[0] for title, ids in self.seqs if title in missing and self._may_start(ids)}
 

@@ -114,7 +114,8 @@ class ItemChatLM:
         if decoding is not None:
             encode = lambda text: self.tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
             rows = [RowDecoder(encode, self.tok.decode, (titles or [()] * len(prompts))[k],
-                               (subjects or [()] * len(prompts))[k], decoding) for k in range(len(prompts))]
+                               (subjects or [()] * len(prompts))[k], decoding, self.end_ids)
+                    for k in range(len(prompts))]
         mask = batch["prompt_mask"]
         embeds = self.rec.embed_prompt(batch)
         cache = new_cache(self.rec.llm)
