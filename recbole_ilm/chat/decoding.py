@@ -4,8 +4,8 @@ A 135M LLM reads a title in its prompt and writes it back garbled ("Gumby, Gumba
 leaves it out. Copying is lexically constrained decoding in its simplest form: once the answer's last tokens spell
 the start of a title the prompt shows — at least ``min_chars`` characters from the start of a word, and no other
 title of the prompt starts that way — the rest of that title is written as the prompt has it, token by token.
-Two more options, chosen on validation items, never on test (``docs/results.md``; the command line's default
-``--cover_bias 6``, the :class:`Decoding` default 0):
+Three more options, chosen on validation items, never on test (``docs/results.md``; the command line's defaults
+``--cover_bias 6 --hold_end``, the :class:`Decoding` defaults off):
 
 * ``cover_bias`` is added to the logits of the tokens that start a subject title the answer has not named yet, or
   continue one it has begun, so that an answer about three items tends to name all three;
@@ -43,8 +43,8 @@ def add_arguments(parser):
                              "named yet")
     parser.add_argument("--no_repeat_ngram", type=int, default=0,
                         help="copy: forbid a token that repeats an n-gram of the answer (0: allow)")
-    parser.add_argument("--hold_end", action=argparse.BooleanOptionalAction, default=False,
-                        help="copy: an answer may not end while a title it is about is missing")
+    parser.add_argument("--hold_end", action=argparse.BooleanOptionalAction, default=True,
+                        help="copy: an answer may not end while a title it is about is missing (--no-hold_end: it may)")
 
 
 def from_arguments(args):
