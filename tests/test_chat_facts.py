@@ -181,6 +181,9 @@ def test_why_is_grounded_in_facts_and_a_wrong_llm_claim_is_replaced():
     assert evidence.verified(swapped, [1, 3], [1, 3], "facts") == "facts"
     fine = "Fargo (1996) is a crime thriller.\nStar Wars (1977) is an action film."
     assert evidence.verified(fine, [1, 3], [1, 3], "facts") == fine
+    merged = "Fargo (1996) is Star Wars (1977) is Action (1977)."  # one item said to be the other
+    assert evidence.verified(merged, [1, 3], [1, 3], "facts") == "facts"
+    assert evidence.verified("Star Wars is the Shawshank Redemption.", [3, 4], [3, 4], "facts") == "facts"
 
     titles = [f.title if f else "" for f in FACTS]
     said = []

@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 
+from recbole_ilm.chat.catalogue import normalise, title_forms
 from recbole_ilm.chat.facts import FactChecker
 
 _DECADE = re.compile(r"\b(?:(19|20)?(\d)0)'?s\b")
@@ -118,14 +119,21 @@ class Evidence:
         check = self.checker.check(text, subjects, allowed=allowed)
         return check["tag_precision"] in (None, 1.0) and check["year"] in (None, 1.0) and not check["unverifiable"]
 
+    def _one_is_another(self, answer, subjects):
+        """Whether ``answer`` says one subject is another ("Heat (1995) is Fargo (1996)"): always false."""
+        words = f" {normalise(answer)} "
+        titles = [self.facts[i].title for i in subjects if self.facts[i] is not None]
+        return any(re.search(rf" {re.escape(a)} (?:\d{{4}} )?(?:is|are|was) (?:a |an |the )?{re.escape(b)} ", words)
+                   for x in titles for y in titles if x != y for a in title_forms(x) for b in title_forms(y))
+
     def verified(self, answer, subjects, allowed, fallback):
-        """``answer`` when it is complete, names its items, and holds no wrong title, tag or year and no name the
-        catalogue cannot confirm (a director, an actor) — checked per sentence for the item a sentence names;
+        """``answer`` when it is complete, names its items, and holds no wrong title, tag or year, no name the
+        catalogue cannot confirm (a director, an actor) and no item said to be another — checked per sentence for the item a sentence names;
         else ``fallback`` (the facts as a sentence)."""
         answer = answer.strip()
         if not answer.endswith((".", "!")) or self.checker.check(answer, subjects, allowed)["title"] != 1.0:
             return fallback
-        if not self._holds(answer, subjects, allowed):
+        if not self._holds(answer, subjects, allowed) or self._one_is_another(answer, subjects):
             return fallback
         for sentence in re.split(r"(?<=[.!?])\s+|\n", answer):
             named = [i for i in subjects if self.checker.check(sentence, [i], allowed)["title"] == 1.0]
