@@ -204,7 +204,7 @@ def test_why_is_grounded_in_facts_and_a_wrong_llm_claim_is_replaced():
 
 
 def test_semantic_consistency_scores_equal_paraphrase_and_unrelated():
-    from recbole_ilm.experiments.chat_train import semantic_consistency
+    from recbole_ilm.experiments.chat_eval import semantic_consistency
 
     target = "Fargo (1996) is a crime drama thriller movie."
     same, para, other = semantic_consistency(
@@ -220,7 +220,7 @@ def test_every_grounded_target_passes_the_fact_check_it_is_scored_by():
     import numpy as np
 
     from recbole_ilm.chat.tasks import GROUNDED_TASKS, TaskWriter, make_examples
-    from recbole_ilm.experiments.chat_train import subjects
+    from recbole_ilm.experiments.chat_eval import subjects
 
     writer, checker = TaskWriter(FACTS, item_noun="movie", tag_noun="genres"), FactChecker(FACTS)
     items = np.arange(1, len(FACTS))

@@ -118,7 +118,7 @@ def test_chat_refuses_a_retrieval_checkpoint_of_another_dataset(trained, capsys)
 
 def test_chat_evaluation_reports_factual_accuracy_per_task(trained):
     from recbole_ilm.chat.tasks import TASKS
-    from recbole_ilm.experiments.chat_train import evaluate_chat, table
+    from recbole_ilm.experiments.chat_eval import evaluate_chat, table
 
     paths, model, chat, (config, writer, test_items) = trained
     results = evaluate_chat("ILM", config, chat, writer, test_items, eval_per_task=2, max_new_tokens=8,
@@ -144,7 +144,7 @@ def test_a_saved_chat_checkpoint_is_scored_as_the_model_it_was_saved_from(traine
     grounded prompts' titles are what the copying decoder may copy."""
     from recbole_ilm.chat.decoding import Decoding, prompt_titles
     from recbole_ilm.chat.tasks import TASKS
-    from recbole_ilm.experiments.chat_train import evaluate_chat, load_and_evaluate
+    from recbole_ilm.experiments.chat_eval import evaluate_chat, load_and_evaluate
 
     paths, model, chat, (config, writer, test_items) = trained
     fresh = evaluate_chat("ILM", config, chat, writer, test_items, eval_per_task=2, max_new_tokens=8,

@@ -20,7 +20,7 @@ def old_display_title(title):  # the display rule the stored prompts and targets
     return f"{moved.group(2)} {moved.group(1)}{title[len(stem):]}" if moved else title
 catalogue.display_title = old_display_title
 from recbole_ilm.chat.facts import FactChecker, summarise
-from recbole_ilm.experiments.chat_train import SUBJECTS
+from recbole_ilm.experiments.chat_eval import SUBJECTS
 
 dataset, path = sys.argv[1], sys.argv[2]
 extra = {"data_path": sys.argv[sys.argv.index("--data_path") + 1]} if "--data_path" in sys.argv else {}
