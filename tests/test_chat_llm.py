@@ -160,6 +160,6 @@ def test_a_saved_chat_checkpoint_is_scored_as_the_model_it_was_saved_from(traine
     assert all(titles) and all(writer.facts[e["items"][-1]].title in t for e, t in zip(examples, titles))
     greedy = chat.generate([e["prompt"] for e in examples], [e["items"] for e in examples], 8)
     assert greedy == [a["answer"] for a in examples]  # decoding=None is the greedy decoder, bit for bit
-    copied = chat.generate([e["prompt"] for e in examples], [e["items"] for e in examples], 8, titles, titles,
-                           Decoding(copy_titles=False))
+    copied = chat.generate([e["prompt"] for e in examples], [e["items"] for e in examples], 8,
+                           Decoding(copy_titles=False), writer.facts)
     assert copied == greedy  # and a Decoding with every rule off is too

@@ -66,12 +66,10 @@ class Retrieval:
 
 def build_session(chat_path, retrieval_path=None, max_new_tokens=48, decoding=None):
     from recbole_ilm.chat.catalogue import Catalogue
-    from recbole_ilm.chat.decoding import prompt_titles
-    from recbole_ilm.chat.session import ChatSession
     from recbole_ilm.chat.grounding import Evidence, ItemSearch, encode
-    from recbole_ilm.chat.tasks import ground, item_facts
-
     from recbole_ilm.chat.model import load_chat_model
+    from recbole_ilm.chat.session import ChatSession
+    from recbole_ilm.chat.tasks import ground, item_facts
 
     config, dataset, chat, recorded = load_chat_model(chat_path)
     retrieval_path = retrieval_path or recorded
@@ -87,9 +85,7 @@ def build_session(chat_path, retrieval_path=None, max_new_tokens=48, decoding=No
     def say(prompt, slot_items):
         if config["chat_grounding"] == "metadata":  # the items' own catalogue entries next to their tokens
             prompt = ground(prompt, slot_items, facts, config["tag_noun"] or "tags")
-        titles = [prompt_titles(prompt, slot_items, facts)]
-        about = [[facts[i].title for i in slot_items if facts[i] is not None]]
-        return chat.generate([prompt], [slot_items], max_new_tokens, titles, about, decoding)[0] or "(no answer)"
+        return chat.generate([prompt], [slot_items], max_new_tokens, decoding, facts)[0] or "(no answer)"
 
     noun, tag_noun = config["item_noun"] or "item", config["tag_noun"] or "tags"
     evidence = Evidence(facts, chat.rec.cf_item.cpu().numpy(), noun, tag_noun)

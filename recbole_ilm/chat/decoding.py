@@ -64,6 +64,16 @@ def prompt_titles(prompt, items, facts):
     return list(dict.fromkeys(shown + others))
 
 
+def row_decoders(encode, decode, prompts, items_list, about, facts, decoding, end_ids=()):
+    """One :class:`RowDecoder` per prompt: the titles it shows (:func:`prompt_titles`) are its copy sources, the
+    titles of its ``about`` items (default: its slot items) the subjects."""
+    about = about or items_list
+    return [RowDecoder(encode, decode, prompt_titles(p, items, facts) if facts is not None else [],
+                       [facts[i].title for i in subjects if facts[i] is not None] if facts is not None else [],
+                       decoding, end_ids)
+            for p, items, subjects in zip(prompts, items_list, about)]
+
+
 class RowDecoder:
     """The decoding state of one answer. ``encode(text) -> token ids``, ``decode(ids) -> text``; ``titles`` the
     prompt's titles (copy sources), ``subjects`` those of them the answer is about (for ``cover_bias``), ``end_ids``

@@ -128,8 +128,8 @@ class Evidence:
 
     def verified(self, answer, subjects, allowed, fallback):
         """``answer`` when it is complete, names its items, and holds no wrong title, tag or year, no name the
-        catalogue cannot confirm (a director, an actor) and no item said to be another — checked per sentence for the item a sentence names;
-        else ``fallback`` (the facts as a sentence)."""
+        catalogue cannot confirm (a director, an actor) and no item said to be another — checked per sentence for
+        the item a sentence names; else ``fallback`` (the facts as a sentence)."""
         answer = answer.strip()
         if not answer.endswith((".", "!")) or self.checker.check(answer, subjects, allowed)["title"] != 1.0:
             return fallback

@@ -101,11 +101,11 @@ class ItemChatLM:
         return self.token_nll(self.batch(examples)).tolist()
 
     @torch.no_grad()
-    def generate(self, prompts, items_list, max_new_tokens=40, titles=None, subjects=None, decoding=None):
+    def generate(self, prompts, items_list, max_new_tokens=40, decoding=None, facts=None, about=None):
         """Continuations (strings) for a batch of item-slot prompts: greedy, or with ``decoding``
-        (:class:`~recbole_ilm.chat.decoding.Decoding`) copying ``titles[k]`` (the titles prompt k shows) and
-        favouring ``subjects[k]`` (those the answer is about)."""
-        from recbole_ilm.chat.decoding import RowDecoder
+        (:class:`~recbole_ilm.chat.decoding.Decoding`) copying the catalogue titles (``facts``) each prompt shows
+        and favouring those of its ``about`` items (default: its slot items)."""
+        from recbole_ilm.chat.decoding import row_decoders
         from recbole_ilm.chat.tasks import Example
 
         batch = self.batch([Example("chat", p, list(i), "") for p, i in zip(prompts, items_list)],
@@ -113,9 +113,7 @@ class ItemChatLM:
         rows = None
         if decoding is not None:
             encode = lambda text: self.tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-            rows = [RowDecoder(encode, self.tok.decode, (titles or [()] * len(prompts))[k],
-                               (subjects or [()] * len(prompts))[k], decoding, self.end_ids)
-                    for k in range(len(prompts))]
+            rows = row_decoders(encode, self.tok.decode, prompts, items_list, about, facts, decoding, self.end_ids)
         mask = batch["prompt_mask"]
         embeds = self.rec.embed_prompt(batch)
         cache = new_cache(self.rec.llm)

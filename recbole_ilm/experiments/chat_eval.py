@@ -87,18 +87,14 @@ class Speaker:
         self.chat, self.facts, self.max_new_tokens, self.decoding = chat, facts, max_new_tokens, decoding
 
     def __call__(self, examples, prompts=None, items=None, about=None):
-        from recbole_ilm.chat.decoding import prompt_titles
-
         prompts = prompts or [e.prompt for e in examples]
         items = items or [e.items for e in examples]
         about = about or [subjects(e) for e in examples]
         answers = []
         for k in range(0, len(examples), 16):
             part = slice(k, k + 16)
-            titles = [prompt_titles(p, i, self.facts) for p, i in zip(prompts[part], items[part])]
-            named = [[self.facts[i].title for i in a if self.facts[i] is not None] for a in about[part]]
-            answers += self.chat.generate(prompts[part], items[part], self.max_new_tokens, titles, named,
-                                          self.decoding)
+            answers += self.chat.generate(prompts[part], items[part], self.max_new_tokens, self.decoding,
+                                          self.facts, about[part])
         return answers
 
 
