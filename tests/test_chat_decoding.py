@@ -1,12 +1,13 @@
 """Issue 13, "title correct": decoding that copies a title from the prompt, favours the subjects' titles and blocks
 repeated n-grams — on a word-level toy tokenizer and scripted logits, so each rule is seen alone."""
 
+import argparse
 import re
 from types import SimpleNamespace
 
 import torch
 
-from recbole_ilm.chat.decoding import Decoding, RowDecoder, prompt_titles
+from recbole_ilm.chat.decoding import CHAT, Decoding, RowDecoder, add_arguments, from_arguments, prompt_titles
 
 END = "<end>"
 
@@ -125,3 +126,11 @@ def test_only_titles_the_prompt_shows_are_copied():
     assert prompt_titles("Compare the movies {0} and {1}.", [1, 2], facts) == []  # tokens only: nothing to copy
     why = "Why might they like {0} (Fargo (1996))? Use only these facts: like The Game, which you liked."
     assert prompt_titles(why, [1], facts) == ["Fargo", "The Game"]
+
+
+def test_the_command_lines_default_to_the_chats_decoding_and_greedy_turns_it_off():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert from_arguments(parser.parse_args([])) == CHAT == Decoding(cover_bias=6.0, hold_end=True)
+    assert from_arguments(parser.parse_args(["--decoding", "greedy"])) is None
+    assert from_arguments(parser.parse_args(["--no-hold_end", "--cover_bias", "2"])) == Decoding(cover_bias=2.0)

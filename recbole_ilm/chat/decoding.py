@@ -4,8 +4,9 @@ A 135M LLM reads a title in its prompt and writes it back garbled ("Gumby, Gumba
 leaves it out. Copying is lexically constrained decoding in its simplest form: once the answer's last tokens spell
 the start of a title the prompt shows — at least ``min_chars`` characters from the start of a word, and no other
 title of the prompt starts that way — the rest of that title is written as the prompt has it, token by token.
-Three more options, chosen on validation items, never on test (``docs/results.md``; the command line's defaults
-``--cover_bias 6 --hold_end``, the :class:`Decoding` defaults off):
+Three more options, chosen on validation items, never on test (``docs/results.md``). The chat's setting is
+:data:`CHAT` (copy, ``cover_bias`` 6, ``hold_end``): the command lines default to it; a bare :class:`Decoding()`
+only copies titles:
 
 * ``cover_bias`` is added to the logits of the tokens that start a subject title the answer has not named yet, or
   continue one it has begun, so that an answer about three items tends to name all three;
@@ -31,19 +32,23 @@ class Decoding:
     hold_end: bool = False
 
 
+# the chat's decoding, chosen on validation items (docs/results.md): the default of both command lines
+CHAT = Decoding(cover_bias=6.0, hold_end=True)
+
+
 def add_arguments(parser):
     """The decoding options of ``python -m recbole_ilm.chat`` and ``python -m recbole_ilm.experiments.chat_train``."""
     parser.add_argument("--decoding", choices=("greedy", "copy"), default="copy",
                         help="greedy, or copy: a title the prompt shows is completed as the prompt has it once its "
                              "first --min_chars characters are written (recbole_ilm/chat/decoding.py)")
-    parser.add_argument("--min_chars", type=int, default=4,
+    parser.add_argument("--min_chars", type=int, default=CHAT.min_chars,
                         help="copy: characters of a title written before the rest is copied")
-    parser.add_argument("--cover_bias", type=float, default=6.0,
+    parser.add_argument("--cover_bias", type=float, default=CHAT.cover_bias,
                         help="copy: logit bonus for the first token of each title the answer is about and has not "
                              "named yet")
-    parser.add_argument("--no_repeat_ngram", type=int, default=0,
+    parser.add_argument("--no_repeat_ngram", type=int, default=CHAT.no_repeat_ngram,
                         help="copy: forbid a token that repeats an n-gram of the answer (0: allow)")
-    parser.add_argument("--hold_end", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--hold_end", action=argparse.BooleanOptionalAction, default=CHAT.hold_end,
                         help="copy: an answer may not end while a title it is about is missing (--no-hold_end: it may)")
 
 
