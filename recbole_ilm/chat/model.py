@@ -140,15 +140,15 @@ class ItemChatLM:
         return [self.tok.decode(ids, skip_special_tokens=True).strip() for ids in out]
 
 
-def load_chat_model(path):
+def load_chat_model(path, checkpoint=None):
     """``(config, dataset, ItemChatLM, retrieval checkpoint or None)`` from a chat checkpoint (the LLM's weights come
-    from ``llm_path``)."""
+    from ``llm_path``); ``checkpoint``: its contents when the caller has read them already."""
     from recbole_ilm.data.dataset import create_dataset, data_preparation
     from recbole_ilm.checkpoint_io import read_checkpoint
     from recbole_ilm.quick_start import config_from_checkpoint
     from recbole_ilm.lookup import get_model
 
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_checkpoint(path) if checkpoint is None else checkpoint
     if checkpoint.get("kind") != "chat":
         raise ILMConfigError(f"--checkpoint: '{path}' is not a chat checkpoint; make one with "
                              f"python -m recbole_ilm.experiments.chat_train -d <dataset> (an ILM retrieval checkpoint goes "

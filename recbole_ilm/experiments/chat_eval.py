@@ -139,8 +139,9 @@ def load_and_evaluate(path, eval_per_task, max_new_tokens, log, decoding=None, e
     from recbole_ilm.checkpoint_io import read_checkpoint
 
     start = time.time()
-    label = read_checkpoint(path).get("label") or "ILM"
-    config, dataset, chat, _ = load_chat_model(path)
+    checkpoint = read_checkpoint(path)
+    label = checkpoint.get("label") or "ILM"
+    config, dataset, chat, _ = load_chat_model(path, checkpoint)
     writer = TaskWriter(item_facts(dataset, config["item_text_fields"]), config["item_noun"] or "item",
                         config["tag_noun"] or "tags", grounding=config["chat_grounding"])
     items = scored_items(writer, config, eval_items)
