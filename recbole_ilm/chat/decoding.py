@@ -44,8 +44,8 @@ def add_arguments(parser):
     parser.add_argument("--min_chars", type=int, default=CHAT.min_chars,
                         help="copy: characters of a title written before the rest is copied")
     parser.add_argument("--cover_bias", type=float, default=CHAT.cover_bias,
-                        help="copy: logit bonus for the first token of each title the answer is about and has not "
-                             "named yet")
+                        help="copy: logit bonus for the tokens that start, or continue what the answer has begun of, "
+                             "each title the answer is about and has not named yet")
     parser.add_argument("--no_repeat_ngram", type=int, default=CHAT.no_repeat_ngram,
                         help="copy: forbid a token that repeats an n-gram of the answer (0: allow)")
     parser.add_argument("--hold_end", action=argparse.BooleanOptionalAction, default=CHAT.hold_end,
