@@ -11,17 +11,9 @@ seed (same split, same examples) before averaging.
 
 import argparse
 import json
-import math
 import os
 
-
-def mean_se(values):
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, float("nan")
-    var = sum((v - mean) ** 2 for v in values) / (n - 1)
-    return mean, math.sqrt(var / n)
+from recbole_ilm.experiments.benchmark import mean_se
 
 
 def column(runs, model, task, key):
@@ -39,7 +31,7 @@ COLUMNS = (("sc", "SC", 1, ""), ("log_pplx", "log-pplx", 1, ""), ("tag_precision
 
 def fmt(values, scale, unit, digits):
     m, s = mean_se([scale * v for v in values])
-    return f"{m:.{digits}f} ± {s:.{digits}f}{unit}"
+    return f"{m:.{digits}f}{unit}" if s is None else f"{m:.{digits}f} ± {s:.{digits}f}{unit}"
 
 
 def main():
@@ -69,7 +61,7 @@ def main():
             for key, digits, scale, unit in (("sc", 1, 1, ""), ("log_pplx", 3, 1, ""), ("tag_precision", 1, 100, " %")):
                 diffs = [x - y for x, y in zip(column(runs, a, args.task, key), column(runs, b, args.task, key))]
                 m, s = mean_se([scale * d for d in diffs])
-                cells.append(f"{m:+.{digits}f} ± {s:.{digits}f}{unit}")
+                cells.append(f"{m:+.{digits}f}{unit}" if s is None else f"{m:+.{digits}f} ± {s:.{digits}f}{unit}")
             print(f"| {a} − {b} | " + " | ".join(cells) + " |")
 
 
