@@ -48,8 +48,9 @@ SPEC = {
                       "<checkpoint_dir>/ilm_cache."),
     # data / prompts
     "item_text_fields": ("list of strings", None, "Item fields whose text phase 1 aligns with (set per dataset)."),
-    "item_indexing": ("string", {"random", "collaborative", "semantic"}, "Item ids: random (the paper), "
-                      "collaborative (co-occurrence spectral clustering) or semantic (split of the CF embeddings)."),
+    "item_indexing": ("string", {"random", "collaborative", "semantic", "text"}, "Item ids: random (the paper), "
+                      "collaborative (co-occurrence spectral clustering), semantic (split of the CF embeddings) or "
+                      "text (split of the item texts' sentence embeddings)."),
     "id_digits_per_token": ("positive int", None, "Digits per id token: item_0412 -> [item_, 04, 12]."),
     "num_query_tokens": ("positive int", None, "Item/user tokens inserted after each id (queries / MLP outputs)."),
     "item_token_input": ("string", {"insert", "add"}, "How item/user tokens enter the prompt: insert = "

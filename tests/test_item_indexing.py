@@ -11,7 +11,7 @@ from recbole_ilm.data.prompt_cache import get_prompt_builder
 from recbole_ilm.retrieval.scoring import IdTrie
 
 
-@pytest.mark.parametrize("scheme", ["random", "collaborative", "semantic"])
+@pytest.mark.parametrize("scheme", ["random", "collaborative", "semantic", "text"])
 def test_every_scheme_gives_unique_fixed_length_ids_and_a_valid_trie(wide_root, tmp_path, scheme):
     from conftest import toy_config
 
@@ -58,6 +58,28 @@ def test_semantic_ids_follow_the_cf_embeddings():
     cf[21:41] = rng.normal([-3, 0, 0, 0], 0.3, size=(20, 4))
     order = item_order("semantic", cf_items=cf)
     assert set(order[:20].tolist()) in ({*range(1, 21)}, {*range(21, 41)})
+
+
+def test_text_ids_put_items_with_similar_text_under_one_prefix():
+    from recbole_ilm.resources import embed_sentences
+
+    kinds = ["moisturiser for dry skin", "red lipstick, long lasting", "shampoo for curly hair",
+             "eyeliner pencil, black"]
+    texts = [""] + [f"{kinds[i % 4]} no. {i}" for i in range(16)]  # items 1..16, four kinds interleaved
+    order = item_order("text", text_items=embed_sentences(texts))
+    assert sorted(order.tolist()) == list(range(1, 17))
+    quarters = [{(int(i) - 1) % 4 for i in order[q * 4:(q + 1) * 4]} for q in range(4)]
+    assert all(len(kinds_in_quarter) == 1 for kinds_in_quarter in quarters)  # each id block holds one kind
+
+
+def test_text_ids_without_item_text_fields_say_which_option_to_set(wide_root, tmp_path):
+    from conftest import toy_config
+    from recbole_ilm.errors import ILMConfigError
+
+    config = toy_config(wide_root, str(tmp_path / "saved"), id_digits_per_token=1, item_indexing="text",
+                        item_text_fields=[])
+    with pytest.raises(ILMConfigError, match="item_text_fields"):  # raised while the dataset is built
+        build("ILM", config, dataset="wide", with_model=False)
 
 
 def test_bisection_order_is_a_balanced_hierarchy():

@@ -8,7 +8,7 @@ import os
 
 import torch
 
-from recbole_ilm.alignment.text import minilm_dir
+from recbole_ilm.resources import minilm_dir
 from recbole_ilm.errors import ILMConfigError
 
 MINILM_SHAPE = {"hidden": 384, "heads": 12, "intermediate": 1536, "layers": 6}

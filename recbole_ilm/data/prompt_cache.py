@@ -9,6 +9,7 @@ from recbole_ilm.data.indexing import IdIndex
 from recbole_ilm.data.prompts import PromptBuilder
 from recbole_ilm.data.templates import NUM_SEEN, TASKS, TEMPLATE_VERSION, TEMPLATES
 from recbole_ilm.data.tokenizer import HFTokenizer, SentencePieceTokenizer
+from recbole_ilm.errors import ILMConfigError
 
 _MEMO = {}
 
@@ -26,6 +27,8 @@ def prompt_cache_dir(config, dataset):
         if scheme == "semantic":
             key["cf"] = {"source": config["cf_source"], **options_key(config, "ials"),
                          "checkpoint": config["cf_checkpoint"], "file": config["cf_embedding_file"]}
+        if scheme == "text":
+            key["item_text_fields"] = list(config["item_text_fields"] or [])
     return cache_path(config, "prompts", key)
 
 
@@ -41,6 +44,15 @@ def item_index(config, dataset, seed, digits):
         from recbole_ilm.cf.ials import training_matrix
 
         order = item_order(scheme, matrix=training_matrix(dataset))
+    elif scheme == "text":
+        from recbole_ilm.data.item_text import item_texts
+        from recbole_ilm.resources import embed_sentences
+
+        if not config["item_text_fields"]:
+            raise ILMConfigError("item_indexing: text orders the ids by the items' text, but item_text_fields is "
+                                 "empty; name the item file's text columns (e.g. item_text_fields: [title, genre]) "
+                                 "or use item_indexing: semantic")
+        order = item_order(scheme, text_items=embed_sentences(item_texts(dataset, config["item_text_fields"])))
     else:
         from recbole_ilm.cf import get_cf_embeddings
 

@@ -11,8 +11,8 @@ import time
 import numpy as np
 
 from recbole_ilm.chat.facts import FactChecker, summarise
-from recbole_ilm.chat.grounding import sentence_encoder
 from recbole_ilm.chat.tasks import GROUNDED_TASKS, TASKS, TaskWriter, item_facts, make_examples, split_items
+from recbole_ilm.resources import sentence_encoder
 
 
 def semantic_consistency(generated, targets):
