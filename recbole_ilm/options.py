@@ -124,6 +124,9 @@ SPEC = {
                             "whole catalogue; evaluation always scores every item)."),
     "item_head_id_embedding": ("bool", None, "item_tokens / hybrid head: a free vector per item, zero at the start, "
                                "added to the item's output embedding."),
+    "backbone_fusion": ("non-negative number", None, "item_tokens head, evaluation: add this times the frozen "
+                        "backbone's own log-likelihood of every id (text-only prompt) to the head's scores (0 = off; "
+                        "pick it on valid with python -m recbole_ilm.experiments.fusion)."),
     "distill_weight": ("non-negative number", None, "Weight of the distillation loss in phase 2 (0 = off)."),
     "distill_temperature": ("positive number", None, "Softmax temperature of the distillation loss."),
     "mixed_precision": ("string", {"none", "bf16"}, "bf16: autocast on CUDA (a CPU run stays fp32)."),

@@ -109,6 +109,10 @@ class FrozenLLMRecommender(SequentialRecommender):
             raise ILMConfigError(f"item_head_negatives samples the catalogue for the item-token head's loss, but "
                                  f"retrieval_head: {head} scores every id's likelihood; use retrieval_head: "
                                  f"item_tokens or item_head_negatives: 0")
+        if config["backbone_fusion"] and head != "item_tokens":
+            why = "has no head" if head == "generative" else "already includes it"
+            raise ILMConfigError(f"backbone_fusion adds the backbone's id log-likelihood to the item-token head, but "
+                                 f"retrieval_head: {head} {why}; use retrieval_head: item_tokens or backbone_fusion: 0")
         if head == "generative":
             if config["item_head_id_embedding"]:
                 raise ILMConfigError("item_head_id_embedding adds a vector per item to the item-token head's table, "
@@ -266,10 +270,19 @@ class FrozenLLMRecommender(SequentialRecommender):
         logits = run_llm(self.llm, embeds, mask, prompt_positions(mask), keep=length + 1)[:, :-1]
         return F.cross_entropy(logits.flatten(0, 1).float(), target.flatten())
 
+    def backbone_scores(self, interaction):
+        """``[B, n + 1]``: the frozen backbone's own log-likelihood of every id, read from the text-only prompt (no
+        item tokens): what BackboneOnly scores with the same LLM."""
+        batch = self.prompts.from_interaction(interaction, self.config, with_slots=False, with_target=False)
+        embeds = self.llm.get_input_embeddings()(batch["prompt_ids"].to(self.device))
+        return score_all_items(self.llm, embeds, batch["prompt_mask"].to(self.device), self.trie)
+
     def full_sort_predict(self, interaction):
         batch = self._prompt_batch(interaction)
         if self.phase != 0 and self.item_head is not None:  # phase 0 validates the backbone's own id likelihood
-            return self.item_head_scores(batch)
+            scores = self.item_head_scores(batch)
+            weight = self.config["backbone_fusion"]
+            return scores + weight * self.backbone_scores(interaction) if weight else scores
         embeds = self.embed_prompt(batch, self.evaluation_item_tokens())
         return score_all_items(self.llm, embeds, batch["prompt_mask"], self.trie)
 

@@ -1,0 +1,107 @@
+"""Choose ``backbone_fusion`` on the validation split for a trained item-token-head checkpoint.
+
+    python -m recbole_ilm.experiments.fusion --checkpoint saved/ILM-<dataset>-phase2-<time>.pth \
+        [--weights 0,0.1,0.2,0.5,1,2] [--out fusion.json]
+
+Every valid and test user is scored once by the item-token head and once by the frozen backbone's own
+log-likelihood of every id (the text-only prompt: what BackboneOnly scores with the same LLM); each weight ``w``
+then ranks by ``head + w * backbone`` with RecBole's masking (padding and the user's history). Prints NDCG@10 per
+weight on both splits and the weight with the best **valid** NDCG@10 (the test split never chooses); ``--out`` keeps
+that weight's test numbers (popularity thirds, per-row ranks for paired comparisons, as a benchmark cell). Run it
+with ``--set backbone_fusion=<w>`` to train and evaluate with the chosen weight.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+from recbole_ilm import cli
+from recbole_ilm.errors import ILMConfigError
+from recbole_ilm.experiments.cell_stats import ndcg_at, popularity_thirds
+
+
+def fused(head, backbone, weight):
+    """``head + weight * backbone`` (the head alone at weight 0: the padding column is -inf in both)."""
+    return head.clone() if not weight else head + weight * backbone
+
+
+@torch.no_grad()
+def fusion_ranks(model, data, weights):
+    """``({weight: ranks}, targets, seconds)``: 0-based rank of each target (ties counted against it) under each
+    weight, one row per interaction of ``data`` (a full-sort eval loader), both scorers run once per batch."""
+    model.eval()
+    ranks, targets = {w: [] for w in weights}, []
+    start = time.time()
+    for interaction, history_index, positive_u, positive_i in data:
+        interaction = interaction.to(model.device)
+        head = model.item_head_scores(model._prompt_batch(interaction))
+        backbone = model.backbone_scores(interaction)
+        for w in weights:
+            scores = fused(head, backbone, w)
+            scores[:, 0] = -np.inf
+            if history_index is not None:
+                scores[history_index] = -np.inf
+            target = scores[positive_u, positive_i]
+            ranks[w].append(((scores[positive_u] >= target.unsqueeze(1)).sum(dim=1) - 1).cpu())
+        targets.append(positive_i.cpu())
+    return {w: torch.cat(r).numpy() for w, r in ranks.items()}, torch.cat(targets).numpy(), time.time() - start
+
+
+def choose_weight(path, weights, k=10):
+    """Both splits' NDCG@k per weight, the weight with the best valid NDCG@k and its test numbers."""
+    from recbole_ilm.quick_start import load_data_and_model
+
+    config, model, _, train_data, valid_data, test_data = load_data_and_model(path)
+    if getattr(model, "item_head", None) is None or model.hybrid:
+        raise ILMConfigError(f"'{path}' has retrieval_head: {config['retrieval_head']}; backbone_fusion adds the "
+                             f"backbone's id log-likelihood to an item-token head (retrieval_head: item_tokens)")
+    valid, _, valid_seconds = fusion_ranks(model, valid_data, weights)
+    test, targets, test_seconds = fusion_ranks(model, test_data, weights)
+    table = {w: {"valid": float(ndcg_at(valid[w], k).mean()), "test": float(ndcg_at(test[w], k).mean())}
+             for w in weights}
+    best = max(weights, key=lambda w: (table[w]["valid"], -w))  # a tie keeps the smaller weight
+    gains = ndcg_at(test[best], k)
+    thirds = {name: {"ndcg": float(gains[rows].mean()), "train_count": list(span), "rows": int(len(rows))}
+              for name, (rows, span) in popularity_thirds(train_data._dataset, targets).items()}
+    return {"checkpoint": path, "weights": list(weights), f"ndcg@{k}": {str(w): table[w] for w in weights},
+            "chosen_on_valid": best, f"test_ndcg@{k}": table[best]["test"], f"ndcg@{k}_by_popularity": thirds,
+            "seconds": {"valid": round(valid_seconds, 1), "test": round(test_seconds, 1)},
+            "test_ranks": test[best].astype(int).tolist(), "test_targets": targets.astype(int).tolist()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--weights", default="0,0.05,0.1,0.2,0.3,0.5,0.75,1,1.5,2,3",
+                        help="backbone_fusion values to compare (comma list, each >= 0)")
+    parser.add_argument("--out", help="write the result (with the chosen weight's per-row test ranks) as JSON")
+    args = cli.parse(parser, argv)
+
+    def show():
+        try:
+            weights = [float(w) for w in args.weights.split(",")]
+        except ValueError:
+            raise ILMConfigError(f"--weights {args.weights!r}: give numbers >= 0, e.g. 0,0.5,1") from None
+        if not weights or min(weights) < 0:
+            raise ILMConfigError(f"--weights {args.weights!r}: give numbers >= 0, e.g. 0,0.5,1")
+        result = choose_weight(args.checkpoint, weights)
+        for w, row in result["ndcg@10"].items():
+            mark = "  <- best on valid" if float(w) == result["chosen_on_valid"] else ""
+            print(f"backbone_fusion {float(w):<6g} valid NDCG@10 {row['valid']:.4f}  "
+                  f"test NDCG@10 {row['test']:.4f}{mark}")
+        print("test NDCG@10 by target popularity (bottom / middle / top third): "
+              + " / ".join(f"{b['ndcg']:.4f}" for b in result["ndcg@10_by_popularity"].values()))
+        print(f"scoring time: valid {result['seconds']['valid']} s, test {result['seconds']['test']} s")
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(result, f)
+
+    return cli.run(show)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

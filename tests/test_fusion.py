@@ -1,0 +1,70 @@
+"""Issue 12: ``backbone_fusion`` (item-token head + w x the frozen backbone's own id log-likelihood) and the tool
+that picks w on the validation split (``python -m recbole_ilm.experiments.fusion``)."""
+
+import pytest
+import torch
+
+from helpers import build
+from recbole_ilm.errors import ILMConfigError
+from recbole_ilm.experiments import fusion
+from recbole_ilm.experiments.cell_stats import ndcg_at, target_ranks
+from recbole_ilm.lookup import get_trainer
+from recbole_ilm.quick_start import run_recbole_ilm
+
+
+def test_fusion_adds_what_backbone_only_scores_with_the_same_llm(toy):
+    """The fused score is the head's plus w times BackboneOnly's own score of the same LLM on its text-only prompt
+    (not the ILM prompt, whose inserted item tokens the phase-0 backbone never saw)."""
+    _, _, (_, valid, _), model = build("ILM", toy(retrieval_head="item_tokens", backbone_fusion=0.5))
+    _, _, (_, bo_valid, _), backbone_only = build("BackboneOnly", toy())
+    backbone_only.load_state_dict({k: v for k, v in model.state_dict().items() if k.startswith("llm.")},
+                                  strict=False)
+    assert (model.prompts.item_tokens == backbone_only.prompts.item_tokens).all()
+    inter, bo_inter = next(iter(valid))[0], next(iter(bo_valid))[0]
+    assert torch.equal(inter["user_id"], bo_inter["user_id"])
+    with torch.no_grad():
+        model.eval()
+        backbone_only.eval()
+        fused = model.full_sort_predict(inter)
+        model.config["backbone_fusion"] = 0
+        head = model.full_sort_predict(inter)
+        text_only = backbone_only.full_sort_predict(bo_inter)
+    torch.testing.assert_close(fused[:, 1:], head[:, 1:] + 0.5 * text_only[:, 1:], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(fused[:, 1:], head[:, 1:])
+
+
+def test_the_tool_ranks_exactly_as_the_trainer_does_at_each_weight(toy):
+    config, _, (_, valid, _), model = build("ILM", toy(retrieval_head="item_tokens"))
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    ranks, targets, _ = fusion.fusion_ranks(model, valid, [0, 0.5, 2])
+    for w in (0, 0.5, 2):
+        model.config["backbone_fusion"] = w
+        expected, expected_targets = target_ranks(trainer, valid)
+        assert (ranks[w] == expected).all() and (targets == expected_targets).all()
+    assert not (ranks[0] == ranks[2]).all()
+
+
+def test_the_weight_is_chosen_on_valid_and_weight_zero_is_the_trained_head(toy):
+    result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(retrieval_head="item_tokens"))
+    chosen = fusion.choose_weight(result["saved_model_file"], [0, 0.3, 1])
+    table = chosen["ndcg@10"]
+    assert chosen["chosen_on_valid"] == max((0, 0.3, 1), key=lambda w: (table[str(w)]["valid"], -w))
+    assert table["0"]["test"] == pytest.approx(float(result["test_result"]["ndcg@10"]), abs=1e-4)
+    assert chosen["test_ndcg@10"] == pytest.approx(float(ndcg_at(chosen["test_ranks"]).mean()))
+    assert len(chosen["test_ranks"]) == len(chosen["test_targets"]) > 0
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"retrieval_head": "generative", "backbone_fusion": 0.5}, ["backbone_fusion", "retrieval_head: item_tokens"]),
+    ({"retrieval_head": "hybrid", "backbone_fusion": 0.5}, ["backbone_fusion", "already includes it"]),
+    ({"retrieval_head": "item_tokens", "backbone_fusion": -1}, ["backbone_fusion"]),
+])
+def test_fusion_refuses_what_it_cannot_do(toy, overrides, words):
+    with pytest.raises(ILMConfigError) as err:
+        build("ILM", toy(**overrides))
+    assert all(w in str(err.value) for w in words)
+
+
+def test_the_tool_names_bad_weights(capsys):
+    assert fusion.main(["--checkpoint", "unused.pth", "--weights", "0,-1"]) == 2
+    assert "--weights" in capsys.readouterr().err
