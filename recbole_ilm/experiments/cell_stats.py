@@ -22,11 +22,15 @@ def target_ranks(trainer, test_data):
     ranks, targets = [], []
     for batched in test_data:
         _, scores, positive_u, positive_i = trainer._full_sort_batch_eval(batched)
-        target_scores = scores[positive_u, positive_i]
-        better = (scores[positive_u] >= target_scores.unsqueeze(1)).sum(dim=1) - 1
-        ranks.append(better.cpu())
+        ranks.append(ranks_of_targets(scores, positive_u, positive_i).cpu())
         targets.append(positive_i.cpu())
     return torch.cat(ranks).numpy(), torch.cat(targets).numpy()
+
+
+def ranks_of_targets(scores, positive_u, positive_i):
+    """0-based rank of each target among its row's scores, ties counted against it."""
+    target = scores[positive_u, positive_i]
+    return (scores[positive_u] >= target.unsqueeze(1)).sum(dim=1) - 1
 
 
 def ndcg_at(ranks, k=10):
@@ -46,6 +50,12 @@ def popularity_thirds(train_dataset, targets):
             for name, rows in zip(("bottom", "middle", "top"), thirds) if len(rows)}
 
 
+def ndcg_by_popularity(train_dataset, targets, gains):
+    """Mean NDCG per popularity third of the targets, with each third's training-count range and size."""
+    return {name: {"ndcg": float(gains[rows].mean()), "train_count": list(span), "rows": int(len(rows))}
+            for name, (rows, span) in popularity_thirds(train_dataset, targets).items()}
+
+
 def timed_test_ranks(trainer, train_data, test_data, k=10):
     """``{test_eval_seconds, test_users, ndcg@k, ndcg@k_by_popularity, test_ranks, test_targets}`` from one timed
     full-ranking test pass."""
@@ -53,10 +63,8 @@ def timed_test_ranks(trainer, train_data, test_data, k=10):
     ranks, targets = target_ranks(trainer, test_data)
     seconds = time.time() - start
     gains = ndcg_at(ranks, k)
-    buckets = {name: {"ndcg": float(gains[rows].mean()), "train_count": list(span), "rows": int(len(rows))}
-               for name, (rows, span) in popularity_thirds(train_data._dataset, targets).items()}
     return {"test_eval_seconds": round(seconds, 3), "test_users": int(len(ranks)), f"ndcg@{k}": float(gains.mean()),
-            f"ndcg@{k}_by_popularity": buckets,
+            f"ndcg@{k}_by_popularity": ndcg_by_popularity(train_data._dataset, targets, gains),
             # per test row, in the test loader's (fixed) order: paired comparisons between cells
             "test_ranks": ranks.astype(int).tolist(), "test_targets": targets.astype(int).tolist()}
 

@@ -21,7 +21,7 @@ import torch
 
 from recbole_ilm import cli
 from recbole_ilm.errors import ILMConfigError
-from recbole_ilm.experiments.cell_stats import ndcg_at, popularity_thirds
+from recbole_ilm.experiments.cell_stats import ndcg_at, ndcg_by_popularity, ranks_of_targets
 
 
 def fused(head, backbone, weight):
@@ -45,8 +45,7 @@ def fusion_ranks(model, data, weights):
             scores[:, 0] = -np.inf
             if history_index is not None:
                 scores[history_index] = -np.inf
-            target = scores[positive_u, positive_i]
-            ranks[w].append(((scores[positive_u] >= target.unsqueeze(1)).sum(dim=1) - 1).cpu())
+            ranks[w].append(ranks_of_targets(scores, positive_u, positive_i).cpu())
         targets.append(positive_i.cpu())
     return {w: torch.cat(r).numpy() for w, r in ranks.items()}, torch.cat(targets).numpy(), time.time() - start
 
@@ -64,9 +63,7 @@ def choose_weight(path, weights, k=10):
     table = {w: {"valid": float(ndcg_at(valid[w], k).mean()), "test": float(ndcg_at(test[w], k).mean())}
              for w in weights}
     best = max(weights, key=lambda w: (table[w]["valid"], -w))  # a tie keeps the smaller weight
-    gains = ndcg_at(test[best], k)
-    thirds = {name: {"ndcg": float(gains[rows].mean()), "train_count": list(span), "rows": int(len(rows))}
-              for name, (rows, span) in popularity_thirds(train_data._dataset, targets).items()}
+    thirds = ndcg_by_popularity(train_data._dataset, targets, ndcg_at(test[best], k))
     return {"checkpoint": path, "weights": list(weights), f"ndcg@{k}": {str(w): table[w] for w in weights},
             "chosen_on_valid": best, f"test_ndcg@{k}": table[best]["test"], f"ndcg@{k}_by_popularity": thirds,
             "seconds": {"valid": round(valid_seconds, 1), "test": round(test_seconds, 1)},
