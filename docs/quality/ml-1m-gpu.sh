@@ -12,6 +12,8 @@
 #            backbone_epochs=$E (default 12), until the clock stops it; a later call with STAGES=L continues it from
 #            its resume file (rewritten after every epoch) and, once phase 0 ends, tests it as BackboneOnly. The
 #            cache, teacher and resume file come back in teacher-and-cache.tgz, for phase 2 on a CPU.
+#            TSEEDS="2021 2022": after ML-1M's GRU4Rec, Amazon Beauty GRU4Rec teachers of those seeds, one after
+#            another beside the backbone (saved/beauty-<seed>/, back in beauty-teachers.tgz; cells in beauty/)
 # Everything else is the CPU cells' recipe (fp32, train_sample_ratio 0.18, backbone_seed 2020, seed 2020).
 # Run from the repository root after ../shared/tools/gpu-bundle.sh (.whl, .data) with .gpu/site holding a stand-in
 # for ray (RecBole's quick_start imports it; not on the GPU image) and the all-MiniLM-L6-v2 tokenizer files (the
@@ -39,13 +41,25 @@ finish() {  # few files: a device call brings back only a handful from $OUT (mea
     tar czf "$OUT/results.tgz" -C "$W" --exclude=./cache . 2>/dev/null   # cells, harness output, stage1.env
     tar czf "$OUT/logs.tgz" log 2>/dev/null
     tar czf "$OUT/teacher-and-cache.tgz" saved/GRU4Rec-*.pth saved/*.resume.pth* "$W/cache" 2>/dev/null
+    [ -z "${TSEEDS:-}" ] || tar czf "$OUT/beauty-teachers.tgz" saved/beauty-* 2>/dev/null
     echo "stages $STAGES finished after $(( $(date +%s) - START )) s" | tee -a "$OUT/budget.txt"
 }
 trap finish EXIT
+teachers() {  # Amazon Beauty GRU4Rec (50 epochs, stopping_step 10) for each seed in $TSEEDS, one after another:
+    # the teachers of the CPU Beauty phase-2 cells of those seeds; each in saved/beauty-<seed>/
+    for seed in ${TSEEDS:-}; do
+        [ -f "$W/beauty/cells/amazon-beauty/GRU4Rec-seed$seed.json" ] && continue
+        [ "$(left)" -gt 60 ] || break
+        timeout "$(left)" python3 -m recbole_ilm.experiments.benchmark ${FLAGS:-} --datasets amazon-beauty \
+            --protocols "" --set data_path=.data --set ilm_cache_dir=$W/cache --set backbone_seed=2020 \
+            --set backbone_epochs=20 --set epochs=6 --set GRU4Rec:epochs=50 --set checkpoint_dir=saved/beauty-$seed \
+            --seeds "$seed" --out "$W/beauty" --models GRU4Rec >> "$W/beauty-$seed.txt" 2>&1
+    done
+}
 
 if [[ $STAGES == *L* ]]; then
     RESUME=$(ls -t saved/BackboneOnly-ml-1m-*.resume.pth 2>/dev/null | head -1)
-    [ -n "$RESUME" ] || [ -f "$(cell gru GRU4Rec)" ] || bench gru GRU4Rec --set GRU4Rec:epochs=40 &
+    ( [ -n "$RESUME" ] || [ -f "$(cell gru GRU4Rec)" ] || bench gru GRU4Rec --set GRU4Rec:epochs=40; teachers ) &
     echo "long backbone: backbone_epochs ${E:-12}, resume from '${RESUME:-none}'" | tee -a "$OUT/budget.txt"
     bench long BackboneOnly --set backbone_epochs="${E:-12}" ${RESUME:+--set resume=$RESUME}
     wait
