@@ -13,7 +13,7 @@
 #            its resume file (rewritten after every epoch) and, once phase 0 ends, tests it as BackboneOnly. The
 #            cache, teacher and resume file come back in teacher-and-cache.tgz, for phase 2 on a CPU.
 #            TSEEDS="2021 2022": after ML-1M's GRU4Rec, Amazon Beauty GRU4Rec teachers of those seeds, one after
-#            another beside the backbone (saved/beauty-<seed>/, back in beauty-teachers.tgz; cells in beauty/)
+#            another beside the backbone (saved/beauty-<seed>/, back as gru-beauty-<seed>.pth; cells in beauty/)
 # Everything else is the CPU cells' recipe (fp32, train_sample_ratio 0.18, backbone_seed 2020, seed 2020).
 # Run from the repository root after ../shared/tools/gpu-bundle.sh (.whl, .data) with .gpu/site holding a stand-in
 # for ray (RecBole's quick_start imports it; not on the GPU image) and the all-MiniLM-L6-v2 tokenizer files (the
@@ -41,7 +41,9 @@ finish() {  # few files: a device call brings back only a handful from $OUT (mea
     tar czf "$OUT/results.tgz" -C "$W" --exclude=./cache . 2>/dev/null   # cells, harness output, stage1.env
     tar czf "$OUT/logs.tgz" log 2>/dev/null
     tar czf "$OUT/teacher-and-cache.tgz" saved/GRU4Rec-*.pth saved/*.resume.pth* "$W/cache" 2>/dev/null
-    [ -z "${TSEEDS:-}" ] || tar czf "$OUT/beauty-teachers.tgz" saved/beauty-* 2>/dev/null
+    for seed in ${TSEEDS:-}; do   # one file each: two teachers in one .tgz passed the 16 MB a file may bring back
+        P=$(ls -t saved/beauty-$seed/GRU4Rec-*.pth 2>/dev/null | head -1); [ -z "$P" ] || cp "$P" "$OUT/gru-beauty-$seed.pth"
+    done
     echo "stages $STAGES finished after $(( $(date +%s) - START )) s" | tee -a "$OUT/budget.txt"
 }
 trap finish EXIT
