@@ -124,6 +124,8 @@ SPEC = {
                             "whole catalogue; evaluation always scores every item)."),
     "item_head_id_embedding": ("bool", None, "item_tokens / hybrid head: a free vector per item, zero at the start, "
                                "added to the item's output embedding."),
+    "item_head_text": ("bool", None, "item_tokens / hybrid head: a linear map of each item's all-MiniLM-L6-v2 "
+                       "embedding of item_text_fields, zero at the start, added to the item's output embedding."),
     "backbone_fusion": ("non-negative number", None, "item_tokens head, evaluation: add this times the frozen "
                         "backbone's own log-likelihood of every id (text-only prompt) to the head's scores (0 = off; "
                         "pick it on valid with python -m recbole_ilm.experiments.fusion)."),

@@ -241,3 +241,43 @@ def test_item_id_embedding_starts_at_zero_and_moves_only_its_own_items_column(to
     with pytest.raises(ILMConfigError) as err:
         build("ILM", toy(retrieval_head="generative", item_head_id_embedding=True))
     assert "item_head_id_embedding" in str(err.value) and "retrieval_head: item_tokens" in str(err.value)
+
+
+def test_item_head_text_starts_at_zero_and_adds_the_answer_state_times_v_x_for_every_item(toy):
+    """``item_head_text``: at the start the scores are the plain head's; with V set, every item's score moves by
+    ``h_u · V x_i`` (x_i: that item's own MiniLM embedding of its text), in the full and the sampled scores alike."""
+    from recbole_ilm.data.item_text import item_texts
+    from recbole_ilm.resources import embed_sentences
+
+    config, ds, (train, valid, test), model = build("ILM", toy(retrieval_head="item_tokens", item_head_text=True))
+    model.set_phase(2)
+    model.eval()
+    head = model.item_head
+    torch.testing.assert_close(head.text, torch.as_tensor(embed_sentences(item_texts(ds, config["item_text_fields"]))))
+    batch = model._prompt_batch(next(iter(valid))[0])
+    with torch.no_grad():
+        start = model.item_head_scores(batch)
+        text_proj, head.text_proj = head.text_proj, None
+        plain = model.item_head_scores(batch)
+        head.text_proj = text_proj
+        torch.testing.assert_close(start, plain)
+        text_proj.weight.normal_()
+        seen, scores = {}, head.scores
+
+        def spy(hidden, table):  # the answer states h_u the head scores with
+            seen["hidden"] = hidden
+            return scores(hidden, table)
+
+        head.scores = spy
+        moved = model.item_head_scores(batch)
+        del head.scores
+        delta = moved[:, 1:] - start[:, 1:]
+        assert (delta.abs() > 1e-6).float().mean() > 0.9  # every item moves, not only some
+        torch.testing.assert_close(delta, seen["hidden"].float() @ text_proj(head.text[1:]).T, atol=1e-4, rtol=1e-4)
+        items = torch.tensor([1, 3, 5])
+        torch.testing.assert_close(model.item_head_scores(batch, items)[:, 1:], moved[:, items], atol=1e-4, rtol=1e-4)
+    for kwargs, words in ((dict(retrieval_head="generative"), "retrieval_head: item_tokens"),
+                          (dict(retrieval_head="item_tokens", item_text_fields=[]), "item_text_fields is empty")):
+        with pytest.raises(ILMConfigError) as err:
+            build("ILM", toy(item_head_text=True, **kwargs))
+        assert "item_head_text" in str(err.value) and words in str(err.value)

@@ -87,3 +87,24 @@ def test_bisection_order_is_a_balanced_hierarchy():
     order = bisection_order(x)
     assert sorted(order.tolist()) == list(range(16))
     assert np.all(np.diff(x[order, 0]) > 0) or np.all(np.diff(x[order, 0]) < 0)
+
+
+def test_item_text_embeddings_are_computed_once_per_dataset_and_fields(toy, monkeypatch):
+    """The items' MiniLM embeddings (text ids, ``item_head_text``) are kept in the plugin's cache: a second call
+    reads them back instead of encoding again; other fields make another entry."""
+    import recbole_ilm.resources as resources
+    from recbole_ilm.data.item_text import item_text_embeddings, item_texts
+
+    config, ds, _, _ = build("BackboneOnly", toy())
+    first = item_text_embeddings(config, ds)
+    np.testing.assert_allclose(first, resources.embed_sentences(item_texts(ds, config["item_text_fields"])),
+                               atol=1e-6)
+
+    def refuse(texts):
+        raise AssertionError("encoded again")
+
+    monkeypatch.setattr(resources, "embed_sentences", refuse)
+    np.testing.assert_array_equal(item_text_embeddings(config, ds), first)
+    config["item_text_fields"] = ["title"]
+    with pytest.raises(AssertionError, match="encoded again"):
+        item_text_embeddings(config, ds)

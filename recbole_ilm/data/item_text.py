@@ -1,5 +1,7 @@
 """Raw item text for alignment, rebuilt from the item features RecBole loaded."""
 
+import os
+
 from recbole.utils import FeatureType
 
 from recbole_ilm.errors import ILMConfigError
@@ -7,8 +9,6 @@ from recbole_ilm.errors import ILMConfigError
 
 def atomic_item_columns(data_path, dataset_name):
     """Column names (without ``:type``) of ``<dataset>.item``, or None when the file does not exist."""
-    import os
-
     path = os.path.join(data_path, f"{dataset_name}.item")
     if not os.path.isfile(path):
         return None
@@ -68,3 +68,25 @@ def item_texts(dataset, fields):
         parts = [_field_text(dataset, f, i).strip() for f in fields]
         texts[i] = ", ".join(p for p in parts if p)
     return texts
+
+
+def item_text_embeddings(config, dataset):
+    """``[item_num, 384]`` L2-normalised all-MiniLM-L6-v2 embeddings of :func:`item_texts` (``item_text_fields``;
+    row 0 is padding), computed once per dataset and fields and kept in the plugin's cache."""
+    import numpy as np
+
+    from recbole_ilm.cache import atomic_output, cache_path, dataset_fingerprint
+
+    fields = list(config["item_text_fields"] or [])
+    folder = cache_path(config, "item-text", {"fingerprint": dataset_fingerprint(dataset), "fields": fields,
+                                              "encoder": "all-MiniLM-L6-v2"})
+    path = os.path.join(folder, "embeddings.npy")
+    if os.path.isfile(path):
+        return np.load(path)
+    from recbole_ilm.resources import embed_sentences
+
+    embeddings = np.asarray(embed_sentences(item_texts(dataset, fields)), dtype=np.float32)
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, embeddings)
+    return embeddings

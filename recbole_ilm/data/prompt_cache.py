@@ -45,14 +45,13 @@ def item_index(config, dataset, seed, digits):
 
         order = item_order(scheme, matrix=training_matrix(dataset))
     elif scheme == "text":
-        from recbole_ilm.data.item_text import item_texts
-        from recbole_ilm.resources import embed_sentences
+        from recbole_ilm.data.item_text import item_text_embeddings
 
         if not config["item_text_fields"]:
             raise ILMConfigError("item_indexing: text orders the ids by the items' text, but item_text_fields is "
                                  "empty; name the item file's text columns (e.g. item_text_fields: [title, genre]) "
                                  "or use item_indexing: semantic")
-        order = item_order(scheme, text_items=embed_sentences(item_texts(dataset, config["item_text_fields"])))
+        order = item_order(scheme, text_items=item_text_embeddings(config, dataset))
     else:
         from recbole_ilm.cf import get_cf_embeddings
 

@@ -18,13 +18,14 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 
 from recbole_ilm.cf import get_cf_embeddings
+from recbole_ilm.data.item_text import item_text_embeddings
 from recbole_ilm.data.prompt_cache import get_prompt_builder
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.retrieval.interleave import interleave
 from recbole_ilm.llm.backbone import (build_backbone, freeze, last_hidden_state, load_causal_lm, prompt_positions,
                                       run_llm)
 from recbole_ilm.retrieval.distill import distillation_loss
-from recbole_ilm.retrieval.item_head import ItemTokenHead, shared_prefix
+from recbole_ilm.retrieval.item_head import ItemTokenHead, check_head_options, shared_prefix
 from recbole_ilm.retrieval.scoring import IdTrie, beam_search, item_log_likelihoods, score_all_items
 
 
@@ -74,7 +75,7 @@ class FrozenLLMRecommender(SequentialRecommender):
         self.token_gate = None  # item_token_input: add: zero at the start, so phase 2 starts as the backbone
         if self.item_encoder is not None and config["item_token_input"] == "add":
             self.token_gate = torch.nn.Parameter(torch.zeros(self.llm_width))
-        self.item_head = self._build_item_head(config)
+        self.item_head = self._build_item_head(config, dataset)
         self.phase = 2
         self.meter = None  # set by the trainer while it measures throughput (examples and tokens seen)
         self.teacher = None  # set by the trainer for distillation (distill_weight > 0); never a submodule
@@ -101,37 +102,24 @@ class FrozenLLMRecommender(SequentialRecommender):
                 f"num_query_tokens, or raise llm_max_positions"
             )
 
-    def _build_item_head(self, config):
+    def _build_item_head(self, config, dataset):
         """The item-token output head (``retrieval_head: item_tokens`` or ``hybrid``), or None (generative)."""
         head = config["retrieval_head"]
         self.hybrid = head == "hybrid"
-        if config["item_head_negatives"] and head != "item_tokens":
-            raise ILMConfigError(f"item_head_negatives samples the catalogue for the item-token head's loss, but "
-                                 f"retrieval_head: {head} scores every id's likelihood; use retrieval_head: "
-                                 f"item_tokens or item_head_negatives: 0")
-        if config["backbone_fusion"] and head != "item_tokens":
-            why = "has no head" if head == "generative" else "already includes it"
-            raise ILMConfigError(f"backbone_fusion adds the backbone's id log-likelihood to the item-token head, but "
-                                 f"retrieval_head: {head} {why}; use retrieval_head: item_tokens or backbone_fusion: 0")
+        check_head_options(config)
         if head == "generative":
-            if config["item_head_id_embedding"]:
-                raise ILMConfigError("item_head_id_embedding adds a vector per item to the item-token head's table, "
-                                     "but retrieval_head: generative has no head; use retrieval_head: item_tokens or "
-                                     "hybrid, or item_head_id_embedding: False")
             return None
         if self.item_encoder is None:
             raise ILMConfigError(f"retrieval_head: {head} scores items with their item tokens, but "
                                  f"{type(self).__name__} has none; use retrieval_head: generative (or ILM / "
                                  f"MLPAdapter)")
-        if config["eval_mode"] != "full_sort":
-            raise ILMConfigError(f"eval_mode: {config['eval_mode']} is the beam search of generative retrieval; "
-                                 f"with retrieval_head: {head} use eval_mode: full_sort")
         prefix = shared_prefix(self.prompts.item_tokens)
         if self.hybrid and len(prefix) != 1:
             raise ILMConfigError(f"retrieval_head: hybrid needs item ids that all start with one shared token "
                                  f"(the plugin's tokenizer: item_); these share {len(prefix)}")
         self.register_buffer("answer_prefix", prefix, persistent=False)
-        head = ItemTokenHead(self.llm_width, self.cf_item.shape[0] if config["item_head_id_embedding"] else 0)
+        text = item_text_embeddings(config, dataset) if config["item_head_text"] else None
+        head = ItemTokenHead(self.llm_width, self.cf_item.shape[0] if config["item_head_id_embedding"] else 0, text)
         if self.hybrid:  # starts as generative retrieval exactly; the head learns what the ids miss
             torch.nn.init.zeros_(head.proj.weight)
         return head

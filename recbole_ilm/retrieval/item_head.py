@@ -9,10 +9,17 @@ so ``full_sort_predict`` is one LLM pass per user plus a matrix product instead 
 ``item_head_id_embedding: true`` adds a free embedding per item, zero at the start, to the head's output table:
 ``score(u, i) = h_u · (W t̄_i + e_i)``. The tokens come from CF embeddings through the Q-Former; items whose CF
 embeddings barely differ (rarely bought ones) get near-identical tokens, which no ``W`` separates; ``e_i`` can.
+
+``item_head_text: true`` adds a linear map of each item's sentence embedding ``x_i`` (all-MiniLM-L6-v2 of its
+``item_text_fields``), zero at the start: ``score(u, i) = h_u · (W t̄_i [+ e_i] + V x_i)``. An item bought by few
+users has little CF signal and little training of its own ``e_i``, but its text (brand, category, title) is shared
+with items the head has learnt; ``V`` carries that over (the content features of CoLLM's cold-item view).
 """
 
 import torch
 import torch.nn as nn
+
+from recbole_ilm.errors import ILMConfigError
 
 
 def shared_prefix(item_tokens):
@@ -23,19 +30,58 @@ def shared_prefix(item_tokens):
     return tokens[0, :length].clone()
 
 
+def check_head_options(config):
+    """Refuse, before anything is built, head options that do not fit ``retrieval_head``."""
+    head = config["retrieval_head"]
+    if config["item_head_negatives"] and head != "item_tokens":
+        raise ILMConfigError(f"item_head_negatives samples the catalogue for the item-token head's loss, but "
+                             f"retrieval_head: {head} scores every id's likelihood; use retrieval_head: "
+                             f"item_tokens or item_head_negatives: 0")
+    if config["backbone_fusion"] and head != "item_tokens":
+        why = "has no head" if head == "generative" else "already includes it"
+        raise ILMConfigError(f"backbone_fusion adds the backbone's id log-likelihood to the item-token head, but "
+                             f"retrieval_head: {head} {why}; use retrieval_head: item_tokens or backbone_fusion: 0")
+    if head == "generative":
+        for option, what in (("item_head_id_embedding", "a vector per item"),
+                             ("item_head_text", "a map of each item's text embedding")):
+            if config[option]:
+                raise ILMConfigError(f"{option} adds {what} to the item-token head's table, but retrieval_head: "
+                                     f"generative has no head; use retrieval_head: item_tokens or hybrid, or "
+                                     f"{option}: False")
+        return
+    if config["item_head_text"] and not config["item_text_fields"]:
+        raise ILMConfigError("item_head_text adds a map of each item's text embedding to the item-token head, but "
+                             "item_text_fields is empty; name the item file's text columns (e.g. "
+                             "item_text_fields: [title, genre]) or use item_head_text: False")
+    if config["eval_mode"] != "full_sort":
+        raise ILMConfigError(f"eval_mode: {config['eval_mode']} is the beam search of generative retrieval; "
+                             f"with retrieval_head: {head} use eval_mode: full_sort")
+
+
 class ItemTokenHead(nn.Module):
-    def __init__(self, width, n_items=0):
+    def __init__(self, width, n_items=0, text=None):
+        """``n_items``: with item_head_id_embedding, the number of item ids (0: none); ``text``: with
+        item_head_text, the items' sentence embeddings ``[n_items, d]`` (None: none)."""
         super().__init__()
         self.proj = nn.Linear(width, width, bias=False)
         self.ids = None  # item_head_id_embedding: one free vector per item id (row 0: padding), zero at the start
         if n_items:
             self.ids = nn.Embedding(n_items, width)
             nn.init.zeros_(self.ids.weight)
+        self.text_proj = None  # item_head_text: V, zero at the start; the embeddings travel with the checkpoint
+        if text is not None:
+            self.register_buffer("text", torch.as_tensor(text, dtype=torch.float32))
+            self.text_proj = nn.Linear(self.text.shape[1], width, bias=False)
+            nn.init.zeros_(self.text_proj.weight)
 
     def item_table(self, item_tokens, ids):
         """``[n, N, D]`` item tokens of the items ``ids`` (``[n]``) -> ``[n, D]`` output embeddings."""
         table = self.proj(item_tokens.mean(dim=1))
-        return table if self.ids is None else table + self.ids(ids)
+        if self.ids is not None:
+            table = table + self.ids(ids)
+        if self.text_proj is not None:
+            table = table + self.text_proj(self.text[ids])
+        return table
 
     @staticmethod
     def scores(hidden, table):
