@@ -14,6 +14,8 @@
 #            cache, teacher and resume file come back in teacher-and-cache.tgz, for phase 2 on a CPU.
 #            TSEEDS="2021 2022": after ML-1M's GRU4Rec, Amazon Beauty GRU4Rec teachers of those seeds, one after
 #            another beside the backbone (saved/beauty-<seed>/, back as gru-beauty-<seed>.pth; cells in beauty/)
+#   stage T  (without L) those Amazon Beauty baselines only, the seeds side by side: TMODELS (default GRU4Rec; e.g.
+#            "SASRec GRU4Rec") x TSEEDS, up to TEPOCHS epochs (default 50; RecBole's SASRec reference needed 75)
 # Everything else is the CPU cells' recipe (fp32, train_sample_ratio 0.18, backbone_seed 2020, seed 2020).
 # Run from the repository root after ../shared/tools/gpu-bundle.sh (.whl, .data) with .gpu/site holding a stand-in
 # for ray (RecBole's quick_start imports it; not on the GPU image) and the all-MiniLM-L6-v2 tokenizer files (the
@@ -47,15 +49,18 @@ finish() {  # few files: a device call brings back only a handful from $OUT (mea
     echo "stages $STAGES finished after $(( $(date +%s) - START )) s" | tee -a "$OUT/budget.txt"
 }
 trap finish EXIT
-teachers() {  # Amazon Beauty GRU4Rec (50 epochs, stopping_step 10) for each seed in $TSEEDS, one after another:
-    # the teachers of the CPU Beauty phase-2 cells of those seeds; each in saved/beauty-<seed>/
+teachers() {  # Amazon Beauty baselines (TMODELS, default GRU4Rec; stopping_step 10) for each seed in $TSEEDS, one
+    # after another: GRU4Rec is the teacher of the CPU Beauty phase-2 cells of that seed; each in saved/beauty-<seed>/
     for seed in ${TSEEDS:-}; do
-        [ -f "$W/beauty/cells/amazon-beauty/GRU4Rec-seed$seed.json" ] && continue
-        [ "$(left)" -gt 60 ] || break
-        timeout "$(left)" python3 -m recbole_ilm.experiments.benchmark ${FLAGS:-} --datasets amazon-beauty \
-            --protocols "" --set data_path=.data --set ilm_cache_dir=$W/cache --set backbone_seed=2020 \
-            --set backbone_epochs=20 --set epochs=6 --set GRU4Rec:epochs=50 --set checkpoint_dir=saved/beauty-$seed \
-            --seeds "$seed" --out "$W/beauty" --models GRU4Rec >> "$W/beauty-$seed.txt" 2>&1
+        for model in ${TMODELS:-GRU4Rec}; do
+            [ -f "$W/beauty/cells/amazon-beauty/$model-seed$seed.json" ] && continue
+            [ "$(left)" -gt 60 ] || return
+            timeout "$(left)" python3 -m recbole_ilm.experiments.benchmark ${FLAGS:-} --datasets amazon-beauty \
+                --protocols "" --set data_path=.data --set ilm_cache_dir=$W/cache --set backbone_seed=2020 \
+                --set backbone_epochs=20 --set epochs=6 --set "$model:epochs=${TEPOCHS:-50}" \
+                --set checkpoint_dir=saved/beauty-$seed --seeds "$seed" --out "$W/beauty" --models "$model" \
+                >> "$W/beauty-$seed.txt" 2>&1
+        done
     done
 }
 
@@ -64,6 +69,9 @@ if [[ $STAGES == *L* ]]; then
     ( [ -n "$RESUME" ] || [ -f "$(cell gru GRU4Rec)" ] || bench gru GRU4Rec --set GRU4Rec:epochs=40; teachers ) &
     echo "long backbone: backbone_epochs ${E:-12}, resume from '${RESUME:-none}'" | tee -a "$OUT/budget.txt"
     bench long BackboneOnly --set backbone_epochs="${E:-12}" ${RESUME:+--set resume=$RESUME}
+    wait
+elif [[ $STAGES == *T* ]]; then   # alone: the seeds side by side (the card is launch-bound)
+    for seed in ${TSEEDS:-}; do TSEEDS=$seed teachers & done
     wait
 fi
 
