@@ -61,6 +61,35 @@ def test_phase2_loss_is_cross_entropy_plus_weighted_distillation(toy, gru4rec, n
     assert not any("teacher" in k for k in model.state_dict()) and model.teacher is teacher
 
 
+def test_distill_top_items_add_each_rows_best_teacher_items_to_the_uniform_draw(toy, gru4rec):
+    """``distill_top_items: M``: the columns are the targets, the same uniform draws as without the option, and each
+    row's M items the teacher scores highest; cross-entropy and distillation both run over those columns."""
+    config, ds, (train, valid, test), model = build("ILM", toy(
+        retrieval_head="item_tokens", distill_checkpoint=gru4rec, distill_weight=0.5, item_head_negatives=2,
+        distill_top_items=3))
+    teacher = load_teacher(config, train._dataset)
+    model.set_teacher(teacher)
+    model.eval()
+    inter = next(iter(train))
+    with torch.no_grad():
+        teacher_scores = teacher.full_sort_predict(inter).view(len(inter), -1)
+    top = set((teacher_scores[:, 1:].topk(3, dim=1).indices + 1).flatten().tolist())
+    torch.manual_seed(7)
+    uniform = set(model.head_candidates(inter["item_id"]).tolist())  # no teacher scores: uniform draws only
+    torch.manual_seed(7)
+    items = model.head_candidates(inter["item_id"], teacher_scores)
+    assert top - uniform  # the teacher's picks add columns the draw missed
+    assert items.tolist() == sorted(uniform | top)
+    columns = torch.cat([torch.zeros(1, dtype=torch.long), items])
+    with torch.no_grad():
+        torch.manual_seed(7)
+        loss = model.calculate_loss(inter)
+        scores = model.item_head_scores(model._prompt_batch(inter))[:, columns]
+        ce = F.cross_entropy(scores, torch.searchsorted(items, inter["item_id"]) + 1)
+        kd = distillation_loss(scores, teacher_scores[:, columns], 1.0)
+    assert loss.item() == pytest.approx((ce + 0.5 * kd).item(), rel=1e-5)
+
+
 def test_a_distilled_run_trains_and_saves_without_the_teacher(toy, gru4rec):
     result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(
         retrieval_head="item_tokens", distill_checkpoint=gru4rec, distill_weight=1.0))
@@ -74,6 +103,8 @@ def test_a_distilled_run_trains_and_saves_without_the_teacher(toy, gru4rec):
     ({"distill_checkpoint": None}, ["distill_checkpoint", "GRU4Rec"]),
     ({"distill_checkpoint": "nowhere.pth"}, ["distill_checkpoint", "does not exist"]),
     ({"MAX_ITEM_LIST_LENGTH": 8}, ["MAX_ITEM_LIST_LENGTH", "10", "8"]),
+    ({"distill_top_items": 5}, ["distill_top_items", "item_head_negatives > 0"]),
+    ({"distill_top_items": 5, "item_head_negatives": 4, "distill_weight": 0.0}, ["distill_top_items", "distill_weight"]),
 ])
 def test_bad_distillation_settings_stop_the_run_before_training(toy, gru4rec, overrides, words):
     cfg = toy(**{"retrieval_head": "item_tokens", "distill_checkpoint": gru4rec, "distill_weight": 1.0, **overrides})

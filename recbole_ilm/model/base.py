@@ -221,25 +221,32 @@ class FrozenLLMRecommender(SequentialRecommender):
         hidden = last_hidden_state(self.llm, embeds, mask, prompt_positions(mask))
         return self.item_head.scores(hidden, self.item_head.item_table(table, ids))
 
-    def head_candidates(self, target):
+    def head_candidates(self, target, teacher=None):
         """Training with ``item_head_negatives: K``: the batch's targets and K items drawn uniformly (sorted, unique;
-        torch's generator, so a resumed run draws the same); None (the whole catalogue) when K is 0 or covers it."""
+        torch's generator, so a resumed run draws the same), plus with ``distill_top_items: M`` each row's M items
+        the ``teacher`` scores highest (``[B, n + 1]``); None (the whole catalogue) when K is 0 or covers it."""
         k, n = self.config["item_head_negatives"], self.cf_item.shape[0] - 1
         if not k or k >= n:
             return None
-        return torch.unique(torch.cat([target, torch.randint(1, n + 1, (k,)).to(target.device)]))
+        columns = [target, torch.randint(1, n + 1, (k,)).to(target.device)]
+        top = self.config["distill_top_items"]
+        if top and teacher is not None:  # drawn after the uniform ones: the same draws as without the option
+            columns.append(teacher[:, 1:].topk(min(top, n), dim=1).indices.flatten().to(target.device) + 1)
+        return torch.unique(torch.cat(columns))
 
     # ------------------------------------------------------------------ RecBole API
     def calculate_loss(self, interaction):
         batch = self._prompt_batch(interaction)
         if self.phase != 0 and self.item_head is not None:
             target = interaction[self.ITEM_ID].to(self.device)
-            items = self.head_candidates(target)
-            scores = self.item_head_scores(batch, items)
-            loss = F.cross_entropy(scores, target if items is None else torch.searchsorted(items, target) + 1)
+            teacher = None
             if self.teacher is not None:
                 with torch.no_grad():
-                    teacher = self.teacher.full_sort_predict(interaction.to(self.device)).view(scores.shape[0], -1)
+                    teacher = self.teacher.full_sort_predict(interaction.to(self.device)).view(target.shape[0], -1)
+            items = self.head_candidates(target, teacher)
+            scores = self.item_head_scores(batch, items)
+            loss = F.cross_entropy(scores, target if items is None else torch.searchsorted(items, target) + 1)
+            if teacher is not None:
                 if items is not None:  # the teacher's distribution over the same columns
                     teacher = torch.cat([teacher[:, :1], teacher[:, items]], dim=1)
                 loss = loss + self.config["distill_weight"] * distillation_loss(

@@ -37,6 +37,10 @@ def check_head_options(config):
         raise ILMConfigError(f"item_head_negatives samples the catalogue for the item-token head's loss, but "
                              f"retrieval_head: {head} scores every id's likelihood; use retrieval_head: "
                              f"item_tokens or item_head_negatives: 0")
+    if config["distill_top_items"] and not (config["item_head_negatives"] and config["distill_weight"]):
+        raise ILMConfigError("distill_top_items adds the teacher's best items to the item-token head's sampled "
+                             "columns, so it needs item_head_negatives > 0 (0 already scores the whole catalogue) "
+                             "and distill_weight > 0 with a distill_checkpoint; set those or distill_top_items: 0")
     if config["backbone_fusion"] and head != "item_tokens":
         why = "has no head" if head == "generative" else "already includes it"
         raise ILMConfigError(f"backbone_fusion adds the backbone's id log-likelihood to the item-token head, but "
