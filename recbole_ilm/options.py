@@ -131,8 +131,9 @@ SPEC = {
                         "pick it on valid with python -m recbole_ilm.experiments.fusion)."),
     "distill_weight": ("non-negative number", None, "Weight of the distillation loss in phase 2 (0 = off)."),
     "distill_temperature": ("positive number", None, "Softmax temperature of the distillation loss."),
-    "distill_top_items": ("non-negative int", None, "Phase 2 with item_head_negatives and distillation: also put "
-                          "each row's this many highest teacher-scored items among the sampled columns (0 = off)."),
+    "distill_top_items": ("non-negative int", None, "Phase 2 with item_head_negatives and distillation: each row's "
+                          "this many highest teacher-scored items join the distillation's columns, not the "
+                          "cross-entropy's (0 = off)."),
     "mixed_precision": ("string", {"none", "bf16"}, "bf16: autocast on CUDA (a CPU run stays fp32)."),
     # conversation
     "chat_grounding": ("string", {"metadata", "tokens_only"}, "Chat prompts: item tokens plus the items' own "

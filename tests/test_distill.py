@@ -10,7 +10,7 @@ from helpers import build
 from recbole_ilm.checkpoint_io import read_checkpoint
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.quick_start import run_recbole_ilm
-from recbole_ilm.retrieval.distill import distillation_loss, load_teacher
+from recbole_ilm.retrieval.distill import distillation_loss, load_teacher, with_teacher_picks
 
 
 def test_distillation_loss_by_hand():
@@ -61,12 +61,22 @@ def test_phase2_loss_is_cross_entropy_plus_weighted_distillation(toy, gru4rec, n
     assert not any("teacher" in k for k in model.state_dict()) and model.teacher is teacher
 
 
-def test_distill_top_items_add_each_rows_best_teacher_items_to_the_uniform_draw(toy, gru4rec):
+def test_teacher_picks_by_hand():
+    """Rows' best items by the teacher join the sampled columns; the cross-entropy keeps only the sampled ones."""
+    teacher = torch.tensor([[9.0, 0.1, 0.9, 0.5, 0.2, 0.0, 0.3],    # column 0 is padding, never a pick
+                            [9.0, 0.0, 0.1, 0.2, 0.3, 0.8, 0.7]])   # best two: items 2, 3 / items 5, 6
+    items, keep = with_teacher_picks(torch.tensor([1, 3, 4]), teacher, 2)
+    assert items.tolist() == [1, 2, 3, 4, 5, 6]
+    assert keep.tolist() == [[True, True, False, True, True, False, False]]
+
+
+def test_distill_top_items_join_the_distillation_not_the_cross_entropy(toy, gru4rec):
     """``distill_top_items: M``: the columns are the targets, the same uniform draws as without the option, and each
-    row's M items the teacher scores highest; cross-entropy and distillation both run over those columns."""
+    row's M items the teacher scores highest; the distillation runs over all of them, the cross-entropy over the
+    targets and the uniform draws only."""
     config, ds, (train, valid, test), model = build("ILM", toy(
-        retrieval_head="item_tokens", distill_checkpoint=gru4rec, distill_weight=0.5, item_head_negatives=2,
-        distill_top_items=3))
+        retrieval_head="item_tokens", distill_checkpoint=gru4rec, distill_weight=50.0, item_head_negatives=2,
+        distill_top_items=3))  # a large weight: the toy teacher is nearly uniform, its KL small
     teacher = load_teacher(config, train._dataset)
     model.set_teacher(teacher)
     model.eval()
@@ -75,19 +85,20 @@ def test_distill_top_items_add_each_rows_best_teacher_items_to_the_uniform_draw(
         teacher_scores = teacher.full_sort_predict(inter).view(len(inter), -1)
     top = set((teacher_scores[:, 1:].topk(3, dim=1).indices + 1).flatten().tolist())
     torch.manual_seed(7)
-    uniform = set(model.head_candidates(inter["item_id"]).tolist())  # no teacher scores: uniform draws only
-    torch.manual_seed(7)
-    items = model.head_candidates(inter["item_id"], teacher_scores)
-    assert top - uniform  # the teacher's picks add columns the draw missed
-    assert items.tolist() == sorted(uniform | top)
+    uniform = model.head_candidates(inter["item_id"])
+    assert set(top) - set(uniform.tolist())  # the teacher's picks add columns the draw missed
+    items = torch.tensor(sorted(set(uniform.tolist()) | top))
     columns = torch.cat([torch.zeros(1, dtype=torch.long), items])
     with torch.no_grad():
         torch.manual_seed(7)
         loss = model.calculate_loss(inter)
-        scores = model.item_head_scores(model._prompt_batch(inter))[:, columns]
-        ce = F.cross_entropy(scores, torch.searchsorted(items, inter["item_id"]) + 1)
-        kd = distillation_loss(scores, teacher_scores[:, columns], 1.0)
-    assert loss.item() == pytest.approx((ce + 0.5 * kd).item(), rel=1e-5)
+        full = model.item_head_scores(model._prompt_batch(inter))
+        sampled = torch.cat([torch.zeros(1, dtype=torch.long), uniform])
+        ce = F.cross_entropy(full[:, sampled], torch.searchsorted(uniform, inter["item_id"]) + 1)
+        kd = distillation_loss(full[:, columns], teacher_scores[:, columns], 1.0)
+        kd_sampled = distillation_loss(full[:, sampled], teacher_scores[:, sampled], 1.0)
+    assert 50 * abs(kd - kd_sampled).item() > 1e-3  # the two column sets give measurably different losses
+    assert loss.item() == pytest.approx((ce + 50 * kd).item(), abs=1e-4)
 
 
 def test_a_distilled_run_trains_and_saves_without_the_teacher(toy, gru4rec):

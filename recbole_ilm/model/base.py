@@ -24,7 +24,7 @@ from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.retrieval.interleave import interleave
 from recbole_ilm.llm.backbone import (build_backbone, freeze, last_hidden_state, load_causal_lm, prompt_positions,
                                       run_llm)
-from recbole_ilm.retrieval.distill import distillation_loss
+from recbole_ilm.retrieval.distill import distillation_loss, with_teacher_picks
 from recbole_ilm.retrieval.item_head import ItemTokenHead, check_head_options, shared_prefix
 from recbole_ilm.retrieval.scoring import IdTrie, beam_search, item_log_likelihoods, score_all_items
 
@@ -221,18 +221,13 @@ class FrozenLLMRecommender(SequentialRecommender):
         hidden = last_hidden_state(self.llm, embeds, mask, prompt_positions(mask))
         return self.item_head.scores(hidden, self.item_head.item_table(table, ids))
 
-    def head_candidates(self, target, teacher=None):
+    def head_candidates(self, target):
         """Training with ``item_head_negatives: K``: the batch's targets and K items drawn uniformly (sorted, unique;
-        torch's generator, so a resumed run draws the same), plus with ``distill_top_items: M`` each row's M items
-        the ``teacher`` scores highest (``[B, n + 1]``); None (the whole catalogue) when K is 0 or covers it."""
+        torch's generator, so a resumed run draws the same); None (the whole catalogue) when K is 0 or covers it."""
         k, n = self.config["item_head_negatives"], self.cf_item.shape[0] - 1
         if not k or k >= n:
             return None
-        columns = [target, torch.randint(1, n + 1, (k,)).to(target.device)]
-        top = self.config["distill_top_items"]
-        if top and teacher is not None:  # drawn after the uniform ones: the same draws as without the option
-            columns.append(teacher[:, 1:].topk(min(top, n), dim=1).indices.flatten().to(target.device) + 1)
-        return torch.unique(torch.cat(columns))
+        return torch.unique(torch.cat([target, torch.randint(1, n + 1, (k,)).to(target.device)]))
 
     # ------------------------------------------------------------------ RecBole API
     def calculate_loss(self, interaction):
@@ -243,9 +238,12 @@ class FrozenLLMRecommender(SequentialRecommender):
             if self.teacher is not None:
                 with torch.no_grad():
                     teacher = self.teacher.full_sort_predict(interaction.to(self.device)).view(target.shape[0], -1)
-            items = self.head_candidates(target, teacher)
+            items, sampled = self.head_candidates(target), None
+            if items is not None and teacher is not None and self.config["distill_top_items"]:
+                items, sampled = with_teacher_picks(items, teacher, self.config["distill_top_items"])
             scores = self.item_head_scores(batch, items)
-            loss = F.cross_entropy(scores, target if items is None else torch.searchsorted(items, target) + 1)
+            ce_scores = scores if sampled is None else scores.masked_fill(~sampled, float("-inf"))
+            loss = F.cross_entropy(ce_scores, target if items is None else torch.searchsorted(items, target) + 1)
             if teacher is not None:
                 if items is not None:  # the teacher's distribution over the same columns
                     teacher = torch.cat([teacher[:, :1], teacher[:, items]], dim=1)
