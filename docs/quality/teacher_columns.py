@@ -21,7 +21,7 @@ from recbole.utils import init_seed
 from recbole_ilm.config import Config
 from recbole_ilm.data.dataset import create_dataset, data_preparation
 from recbole_ilm.experiments.common import parse_set
-from recbole_ilm.retrieval.distill import load_teacher
+from recbole_ilm.retrieval.distill import load_teacher, with_teacher_picks
 
 
 def main():
@@ -51,10 +51,10 @@ def main():
             p = torch.softmax(teacher.full_sort_predict(batch).view(len(batch), -1)[:, 1:].float(), dim=1)
         target = batch[item_field]
         top = p.topk(args.top, dim=1).indices  # 0-based columns of items 1..n
-        uniform = torch.unique(torch.cat([target - 1, torch.randint(0, n, (args.negatives,))]))
-        both = torch.unique(torch.cat([uniform, top.flatten()]))
-        sums += [float(p.gather(1, top).sum(1).sum()), float(p[:, uniform].sum(1).sum()),
-                 float(p[:, both].sum(1).sum())]
+        uniform = torch.unique(torch.cat([target, torch.randint(1, n + 1, (args.negatives,))]))  # head_candidates
+        both, _ = with_teacher_picks(uniform, torch.cat([torch.zeros(len(p), 1), p], dim=1), args.top)
+        sums += [float(p.gather(1, top).sum(1).sum()), float(p[:, uniform - 1].sum(1).sum()),
+                 float(p[:, both - 1].sum(1).sum())]
         rows += len(batch)
         top10_counts.append(count[top[:, :10].numpy() + 1].ravel())
         targets.append(count[target.numpy()])
