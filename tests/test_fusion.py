@@ -1,13 +1,16 @@
 """Issue 12: ``backbone_fusion`` (item-token head + w x the frozen backbone's own id log-likelihood) and the tool
 that picks w on the validation split (``python -m recbole_ilm.experiments.fusion``)."""
 
+import math
+from collections import Counter
+
 import pytest
 import torch
 
 from helpers import build
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.experiments import fusion
-from recbole_ilm.experiments.cell_stats import ndcg_at, target_ranks
+from recbole_ilm.experiments.cell_stats import ndcg_at, ranks_of_targets, target_ranks
 from recbole_ilm.lookup import get_trainer
 from recbole_ilm.quick_start import run_recbole_ilm
 
@@ -40,8 +43,34 @@ def test_the_tool_ranks_exactly_as_the_trainer_does_at_each_weight(toy):
     for w in (0, 0.5, 2):
         model.config["backbone_fusion"] = w
         expected, expected_targets = target_ranks(trainer, valid)
-        assert (ranks[w] == expected).all() and (targets == expected_targets).all()
-    assert not (ranks[0] == ranks[2]).all()
+        assert (ranks[(w, 0.0)] == expected).all() and (targets == expected_targets).all()
+    assert not (ranks[(0, 0.0)] == ranks[(2, 0.0)]).all()
+
+
+def test_the_popularity_prior_adds_b_log_one_plus_the_training_count(toy):
+    """``--priors``: each pair (w, b) ranks by the trainer's fused score + b * log(1 + training count), the count
+    taken from the training split only."""
+    config, _, (train, valid, _), model = build("ILM", toy(retrieval_head="item_tokens"))
+    dataset = train._dataset
+    counts = Counter(dataset.inter_feat[dataset.iid_field].tolist())
+    prior = fusion.log_popularity(dataset)
+    assert prior.shape == (dataset.item_num,) and prior[0] == 0
+    assert all(prior[i] == pytest.approx(math.log(1 + counts.get(i, 0))) for i in range(dataset.item_num))
+    assert len(set(counts.values())) > 1  # the toy's items differ in popularity, so the prior reorders them
+
+    ranks, _, _ = fusion.fusion_ranks(model, valid, [0.5], [0.0, -2.0, 3.0], prior)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer.tot_item_num, trainer.item_tensor = dataset.item_num, dataset.get_item_feature()
+    model.config["backbone_fusion"] = 0.5
+    model.eval()
+    for b in (0.0, -2.0, 3.0):
+        expected = []
+        with torch.no_grad():
+            for batched in valid:  # the trainer's own masked scores (padding, history at -inf), then the prior
+                _, scores, positive_u, positive_i = trainer._full_sort_batch_eval(batched)
+                expected.append(ranks_of_targets(scores + b * prior, positive_u, positive_i))
+        assert (ranks[(0.5, b)] == torch.cat(expected).numpy()).all(), b
+    assert not (ranks[(0.5, -2.0)] == ranks[(0.5, 3.0)]).all()
 
 
 def test_the_weight_is_chosen_on_valid_and_weight_zero_is_the_trained_head(toy):
@@ -52,6 +81,15 @@ def test_the_weight_is_chosen_on_valid_and_weight_zero_is_the_trained_head(toy):
     assert table["0"]["test"] == pytest.approx(float(result["test_result"]["ndcg@10"]), abs=1e-4)
     assert chosen["test_ndcg@10"] == pytest.approx(float(ndcg_at(chosen["test_ranks"]).mean()))
     assert len(chosen["test_ranks"]) == len(chosen["test_targets"]) > 0
+    assert "prior_chosen_on_valid" not in chosen
+
+    with_prior = fusion.choose_weight(result["saved_model_file"], [0, 1], priors=[0, -1, 2])
+    table = with_prior["ndcg@10"]
+    assert set(table) == {"0", "0 prior -1", "0 prior 2", "1", "1 prior -1", "1 prior 2"}
+    best = max(table.values(), key=lambda row: row["valid"])["valid"]
+    chosen_name = fusion.pair_name(with_prior["chosen_on_valid"], with_prior["prior_chosen_on_valid"])
+    assert table[chosen_name]["valid"] == best and with_prior["test_ndcg@10"] == table[chosen_name]["test"]
+    assert table["0"] == chosen["ndcg@10"]["0"] and table["1"] == chosen["ndcg@10"]["1"]
 
 
 @pytest.mark.parametrize("overrides, words", [
@@ -68,3 +106,5 @@ def test_fusion_refuses_what_it_cannot_do(toy, overrides, words):
 def test_the_tool_names_bad_weights(capsys):
     assert fusion.main(["--checkpoint", "unused.pth", "--weights", "0,-1"]) == 2
     assert "--weights" in capsys.readouterr().err
+    assert fusion.main(["--checkpoint", "unused.pth", "--priors", "0,a"]) == 2
+    assert "--priors" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Choose ``backbone_fusion`` on the validation split for a trained item-token-head checkpoint.
 
     python -m recbole_ilm.experiments.fusion --checkpoint saved/ILM-<dataset>-phase2-<time>.pth \
-        [--weights 0,0.1,0.2,0.5,1,2] [--out fusion.json]
+        [--weights 0,0.1,0.2,0.5,1,2] [--priors -0.5,0,0.5] [--out fusion.json]
 
 Every valid and test user is scored once by the item-token head and once by the frozen backbone's own
 log-likelihood of every id (the text-only prompt: what BackboneOnly scores with the same LLM); each weight ``w``
@@ -9,6 +9,9 @@ then ranks by ``head + w * backbone`` with RecBole's masking (padding and the us
 weight on both splits and the weight with the best **valid** NDCG@10 (the test split never chooses); ``--out`` keeps
 that weight's test numbers (popularity thirds, per-row ranks for paired comparisons, as a benchmark cell). Run it
 with ``--set backbone_fusion=<w>`` to train and evaluate with the chosen weight.
+
+``--priors`` (a probe, default 0 = off) also tries ``+ b * log(1 + training count of the item)`` for each ``b``: below
+zero it lifts rarely bought items, above zero popular ones; the pair ``(w, b)`` is chosen on valid as ``w`` alone is.
 """
 
 import argparse
@@ -24,50 +27,71 @@ from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.experiments.cell_stats import ndcg_at, ndcg_by_popularity, ranks_of_targets
 
 
-def fused(head, backbone, weight):
-    """``head + weight * backbone`` (the head alone at weight 0: the padding column is -inf in both)."""
-    return head.clone() if not weight else head + weight * backbone
+def fused(head, backbone, weight, prior=None, prior_weight=0.0):
+    """``head + weight * backbone [+ prior_weight * prior]`` (the head alone at weight 0: the padding column is -inf
+    in both scorers)."""
+    scores = head.clone() if not weight else head + weight * backbone
+    return scores + prior_weight * prior if prior_weight else scores
+
+
+def log_popularity(train_dataset):
+    """``log(1 + training count)`` of every item id (padding 0 included), a ``[n_items]`` float tensor."""
+    counts = np.bincount(train_dataset.inter_feat[train_dataset.iid_field].numpy(), minlength=train_dataset.item_num)
+    return torch.log1p(torch.as_tensor(counts, dtype=torch.float32))
 
 
 @torch.no_grad()
-def fusion_ranks(model, data, weights):
-    """``({weight: ranks}, targets, seconds)``: 0-based rank of each target (ties counted against it) under each
-    weight, one row per interaction of ``data`` (a full-sort eval loader), both scorers run once per batch."""
+def fusion_ranks(model, data, weights, priors=(0.0,), prior=None):
+    """``({(weight, prior weight): ranks}, targets, seconds)``: 0-based rank of each target (ties counted against
+    it) under each pair, one row per interaction of ``data`` (a full-sort eval loader), both scorers run once per
+    batch. ``prior`` (``[n_items]``, see ``log_popularity``) is needed when a prior weight is not 0."""
     model.eval()
-    ranks, targets = {w: [] for w in weights}, []
+    pairs = [(w, b) for w in weights for b in priors]
+    ranks, targets = {pair: [] for pair in pairs}, []
+    if prior is not None:
+        prior = prior.to(model.device)
     start = time.time()
     for interaction, history_index, positive_u, positive_i in data:
         interaction = interaction.to(model.device)
         head = model.item_head_scores(model._prompt_batch(interaction))
         backbone = model.backbone_scores(interaction)
-        for w in weights:
-            scores = fused(head, backbone, w)
+        for w, b in pairs:
+            scores = fused(head, backbone, w, prior, b)
             scores[:, 0] = -np.inf
             if history_index is not None:
                 scores[history_index] = -np.inf
-            ranks[w].append(ranks_of_targets(scores, positive_u, positive_i).cpu())
+            ranks[(w, b)].append(ranks_of_targets(scores, positive_u, positive_i).cpu())
         targets.append(positive_i.cpu())
-    return {w: torch.cat(r).numpy() for w, r in ranks.items()}, torch.cat(targets).numpy(), time.time() - start
+    return {pair: torch.cat(r).numpy() for pair, r in ranks.items()}, torch.cat(targets).numpy(), time.time() - start
 
 
-def choose_weight(path, weights, k=10):
-    """Both splits' NDCG@k per weight, the weight with the best valid NDCG@k and its test numbers."""
+def pair_name(w, b):
+    return f"{w:g}" if not b else f"{w:g} prior {b:g}"
+
+
+def choose_weight(path, weights, k=10, priors=(0.0,)):
+    """Both splits' NDCG@k per weight (and prior weight), the pair with the best valid NDCG@k and its test
+    numbers; a tie keeps the smaller weight, then the prior weight nearest 0."""
     from recbole_ilm.quick_start import load_data_and_model
 
     config, model, _, train_data, valid_data, test_data = load_data_and_model(path)
     if getattr(model, "item_head", None) is None or model.hybrid:
         raise ILMConfigError(f"'{path}' has retrieval_head: {config['retrieval_head']}; backbone_fusion adds the "
                              f"backbone's id log-likelihood to an item-token head (retrieval_head: item_tokens)")
-    valid, _, valid_seconds = fusion_ranks(model, valid_data, weights)
-    test, targets, test_seconds = fusion_ranks(model, test_data, weights)
-    table = {w: {"valid": float(ndcg_at(valid[w], k).mean()), "test": float(ndcg_at(test[w], k).mean())}
-             for w in weights}
-    best = max(weights, key=lambda w: (table[w]["valid"], -w))  # a tie keeps the smaller weight
+    prior = log_popularity(train_data._dataset) if any(priors) else None
+    valid, _, valid_seconds = fusion_ranks(model, valid_data, weights, priors, prior)
+    test, targets, test_seconds = fusion_ranks(model, test_data, weights, priors, prior)
+    table = {pair: {"valid": float(ndcg_at(valid[pair], k).mean()), "test": float(ndcg_at(test[pair], k).mean())}
+             for pair in valid}
+    best = max(table, key=lambda pair: (table[pair]["valid"], -pair[0], -abs(pair[1])))
     thirds = ndcg_by_popularity(train_data._dataset, targets, ndcg_at(test[best], k))
-    return {"checkpoint": path, "weights": list(weights), f"ndcg@{k}": {str(w): table[w] for w in weights},
-            "chosen_on_valid": best, f"test_ndcg@{k}": table[best]["test"], f"ndcg@{k}_by_popularity": thirds,
-            "seconds": {"valid": round(valid_seconds, 1), "test": round(test_seconds, 1)},
-            "test_ranks": test[best].astype(int).tolist(), "test_targets": targets.astype(int).tolist()}
+    result = {"checkpoint": path, "weights": list(weights), f"ndcg@{k}": {pair_name(*p): table[p] for p in table},
+              "chosen_on_valid": best[0], f"test_ndcg@{k}": table[best]["test"], f"ndcg@{k}_by_popularity": thirds,
+              "seconds": {"valid": round(valid_seconds, 1), "test": round(test_seconds, 1)},
+              "test_ranks": test[best].astype(int).tolist(), "test_targets": targets.astype(int).tolist()}
+    if any(priors):
+        result.update(priors=list(priors), prior_chosen_on_valid=best[1])
+    return result
 
 
 def main(argv=None):
@@ -75,6 +99,8 @@ def main(argv=None):
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--weights", default="0,0.05,0.1,0.2,0.3,0.5,0.75,1,1.5,2,3",
                         help="backbone_fusion values to compare (comma list, each >= 0)")
+    parser.add_argument("--priors", default="0",
+                        help="weights b of log(1 + training count) to add to each fused score (comma list; 0 = none)")
     parser.add_argument("--out", help="write the result (with the chosen weight's per-row test ranks) as JSON")
     args = cli.parse(parser, argv)
 
@@ -85,10 +111,15 @@ def main(argv=None):
             raise ILMConfigError(f"--weights {args.weights!r}: give numbers >= 0, e.g. 0,0.5,1") from None
         if not weights or min(weights) < 0:
             raise ILMConfigError(f"--weights {args.weights!r}: give numbers >= 0, e.g. 0,0.5,1")
-        result = choose_weight(args.checkpoint, weights)
-        for w, row in result["ndcg@10"].items():
-            mark = "  <- best on valid" if float(w) == result["chosen_on_valid"] else ""
-            print(f"backbone_fusion {float(w):<6g} valid NDCG@10 {row['valid']:.4f}  "
+        try:
+            priors = [float(b) for b in args.priors.split(",")]
+        except ValueError:
+            raise ILMConfigError(f"--priors {args.priors!r}: give numbers, e.g. -0.5,0,0.5 (0 = no prior)") from None
+        result = choose_weight(args.checkpoint, weights, priors=priors)
+        chosen = pair_name(result["chosen_on_valid"], result.get("prior_chosen_on_valid", 0.0))
+        for name, row in result["ndcg@10"].items():
+            mark = "  <- best on valid" if name == chosen else ""
+            print(f"backbone_fusion {name:<14} valid NDCG@10 {row['valid']:.4f}  "
                   f"test NDCG@10 {row['test']:.4f}{mark}")
         print("test NDCG@10 by target popularity (bottom / middle / top third): "
               + " / ".join(f"{b['ndcg']:.4f}" for b in result["ndcg@10_by_popularity"].values()))
