@@ -71,6 +71,8 @@ def test_the_popularity_prior_adds_b_log_one_plus_the_training_count(toy):
                 expected.append(ranks_of_targets(scores + b * prior, positive_u, positive_i))
         assert (ranks[(0.5, b)] == torch.cat(expected).numpy()).all(), b
     assert not (ranks[(0.5, -2.0)] == ranks[(0.5, 3.0)]).all()
+    with pytest.raises(ValueError, match="prior="):
+        fusion.fusion_ranks(model, valid, [0], [1.0])  # a prior weight without the prior
 
 
 def test_the_weight_is_chosen_on_valid_and_weight_zero_is_the_trained_head(toy):

@@ -1,7 +1,7 @@
 """Choose ``backbone_fusion`` on the validation split for a trained item-token-head checkpoint.
 
     python -m recbole_ilm.experiments.fusion --checkpoint saved/ILM-<dataset>-phase2-<time>.pth \
-        [--weights 0,0.1,0.2,0.5,1,2] [--priors -0.5,0,0.5] [--out fusion.json]
+        [--weights 0,0.1,0.2,0.5,1,2] [--priors=-0.5,0,0.5] [--out fusion.json]
 
 Every valid and test user is scored once by the item-token head and once by the frozen backbone's own
 log-likelihood of every id (the text-only prompt: what BackboneOnly scores with the same LLM); each weight ``w``
@@ -45,6 +45,8 @@ def fusion_ranks(model, data, weights, priors=(0.0,), prior=None):
     """``({(weight, prior weight): ranks}, targets, seconds)``: 0-based rank of each target (ties counted against
     it) under each pair, one row per interaction of ``data`` (a full-sort eval loader), both scorers run once per
     batch. ``prior`` (``[n_items]``, see ``log_popularity``) is needed when a prior weight is not 0."""
+    if any(priors) and prior is None:
+        raise ValueError("fusion_ranks: prior weights other than 0 need prior= (log_popularity of the training set)")
     model.eval()
     pairs = [(w, b) for w in weights for b in priors]
     ranks, targets = {pair: [] for pair in pairs}, []
@@ -100,7 +102,8 @@ def main(argv=None):
     parser.add_argument("--weights", default="0,0.05,0.1,0.2,0.3,0.5,0.75,1,1.5,2,3",
                         help="backbone_fusion values to compare (comma list, each >= 0)")
     parser.add_argument("--priors", default="0",
-                        help="weights b of log(1 + training count) to add to each fused score (comma list; 0 = none)")
+                        help="weights b of log(1 + training count) to add to each fused score (comma list; 0 = none; "
+                             "write --priors=-0.5,0 when the first one is negative)")
     parser.add_argument("--out", help="write the result (with the chosen weight's per-row test ranks) as JSON")
     args = cli.parse(parser, argv)
 
