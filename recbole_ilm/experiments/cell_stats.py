@@ -39,11 +39,15 @@ def ndcg_at(ranks, k=10):
     return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
 
 
+def training_counts(train_dataset):
+    """Training count of every item id (padding 0 included): how many training rows have it as their item."""
+    return np.bincount(train_dataset.inter_feat[train_dataset.iid_field].numpy(), minlength=train_dataset.item_num)
+
+
 def popularity_thirds(train_dataset, targets):
     """Index arrays of the test rows whose target is in the bottom / middle / top third by training count, and
     each third's training-count range."""
-    counts = np.bincount(train_dataset.inter_feat[train_dataset.iid_field].numpy(),
-                         minlength=train_dataset.item_num)[targets]
+    counts = training_counts(train_dataset)[targets]
     order = np.argsort(counts, kind="stable")
     thirds = np.array_split(order, 3)
     return {name: (rows, (int(counts[rows].min()), int(counts[rows].max())))

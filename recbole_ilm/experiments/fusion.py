@@ -24,7 +24,7 @@ import torch
 
 from recbole_ilm import cli
 from recbole_ilm.errors import ILMConfigError
-from recbole_ilm.experiments.cell_stats import ndcg_at, ndcg_by_popularity, ranks_of_targets
+from recbole_ilm.experiments.cell_stats import ndcg_at, ndcg_by_popularity, ranks_of_targets, training_counts
 
 
 def fused(head, backbone, weight, prior=None, prior_weight=0.0):
@@ -36,8 +36,7 @@ def fused(head, backbone, weight, prior=None, prior_weight=0.0):
 
 def log_popularity(train_dataset):
     """``log(1 + training count)`` of every item id (padding 0 included), a ``[n_items]`` float tensor."""
-    counts = np.bincount(train_dataset.inter_feat[train_dataset.iid_field].numpy(), minlength=train_dataset.item_num)
-    return torch.log1p(torch.as_tensor(counts, dtype=torch.float32))
+    return torch.log1p(torch.as_tensor(training_counts(train_dataset), dtype=torch.float32))
 
 
 @torch.no_grad()
