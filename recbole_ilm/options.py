@@ -18,6 +18,7 @@ def _is_number(v):
 CHECKS = {
     "positive int": lambda v: _is_int(v) and v > 0,
     "non-negative int": lambda v: _is_int(v) and v >= 0,
+    "number": _is_number,
     "positive number": lambda v: _is_number(v) and v > 0,
     "non-negative number": lambda v: _is_number(v) and v >= 0,
     "number in [0, 1)": lambda v: _is_number(v) and 0 <= v < 1,
@@ -129,6 +130,9 @@ SPEC = {
     "backbone_fusion": ("non-negative number", None, "item_tokens head, evaluation: add this times the frozen "
                         "backbone's own log-likelihood of every id (text-only prompt) to the head's scores (0 = off; "
                         "pick it on valid with python -m recbole_ilm.experiments.fusion)."),
+    "popularity_prior": ("number", None, "item_tokens head, evaluation: add this times log(1 + the item's training "
+                         "count) to its scores (below 0 lifts rarely bought items; 0 = off; pick it on valid with "
+                         "the fusion tool's --priors)."),
     "distill_weight": ("non-negative number", None, "Weight of the distillation loss in phase 2 (0 = off)."),
     "distill_temperature": ("positive number", None, "Softmax temperature of the distillation loss."),
     "distill_top_items": ("non-negative int", None, "Phase 2 with item_head_negatives and distillation: each row's "

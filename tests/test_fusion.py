@@ -9,6 +9,7 @@ import torch
 
 from helpers import build
 from recbole_ilm.errors import ILMConfigError
+from recbole_ilm.evaluate import evaluate_checkpoint
 from recbole_ilm.experiments import fusion
 from recbole_ilm.experiments.cell_stats import ndcg_at, ranks_of_targets, target_ranks
 from recbole_ilm.lookup import get_trainer
@@ -75,6 +76,23 @@ def test_the_popularity_prior_adds_b_log_one_plus_the_training_count(toy):
         fusion.fusion_ranks(model, valid, [0], [1.0])  # a prior weight without the prior
 
 
+def test_popularity_prior_option_ranks_as_the_tool_does(toy):
+    """``popularity_prior: b`` in the model's own full_sort_predict = the tool's pair (w, b): the same prior, taken
+    from the training split the model is built on, and the same fused score."""
+    config, _, (train, valid, _), model = build(
+        "ILM", toy(retrieval_head="item_tokens", backbone_fusion=0.5, popularity_prior=-2.0))
+    prior = fusion.log_popularity(train._dataset)
+    assert torch.equal(model.log_popularity, prior)
+    assert "log_popularity" not in model.state_dict()  # rebuilt on load, so any checkpoint takes any prior
+    ranks, _, _ = fusion.fusion_ranks(model, valid, [0.5], [-2.0, 0.0], prior)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    with_prior, _ = target_ranks(trainer, valid)
+    assert (ranks[(0.5, -2.0)] == with_prior).all()
+    model.config["popularity_prior"] = 0.0
+    without, _ = target_ranks(trainer, valid)
+    assert (ranks[(0.5, 0.0)] == without).all() and not (with_prior == without).all()
+
+
 def test_the_weight_is_chosen_on_valid_and_weight_zero_is_the_trained_head(toy):
     result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(retrieval_head="item_tokens"))
     chosen = fusion.choose_weight(result["saved_model_file"], [0, 0.3, 1])
@@ -93,11 +111,23 @@ def test_the_weight_is_chosen_on_valid_and_weight_zero_is_the_trained_head(toy):
     assert table[chosen_name]["valid"] == best and with_prior["test_ndcg@10"] == table[chosen_name]["test"]
     assert table["0"] == chosen["ndcg@10"]["0"] and table["1"] == chosen["ndcg@10"]["1"]
 
+    # the chosen pair, set on the checkpoint at evaluation time (no retraining), gives the tool's test number
+    pair = {"backbone_fusion": with_prior["chosen_on_valid"], "popularity_prior": with_prior["prior_chosen_on_valid"]}
+    for options, expected in ((pair, with_prior["test_ndcg@10"]),
+                              ({"popularity_prior": -1.0}, table["0 prior -1"]["test"])):
+        evaluated = evaluate_checkpoint(result["saved_model_file"], options=options)[("full_sort", "seen")]
+        assert float(evaluated["ndcg@10"]) == pytest.approx(expected, abs=1e-4), options
+    with pytest.raises(ILMConfigError, match="epochs"):
+        evaluate_checkpoint(result["saved_model_file"], options={"epochs": 3})
+
 
 @pytest.mark.parametrize("overrides, words", [
     ({"retrieval_head": "generative", "backbone_fusion": 0.5}, ["backbone_fusion", "retrieval_head: item_tokens"]),
     ({"retrieval_head": "hybrid", "backbone_fusion": 0.5}, ["backbone_fusion", "already includes it"]),
     ({"retrieval_head": "item_tokens", "backbone_fusion": -1}, ["backbone_fusion"]),
+    ({"retrieval_head": "generative", "popularity_prior": -1}, ["popularity_prior", "retrieval_head: item_tokens"]),
+    ({"retrieval_head": "hybrid", "popularity_prior": 0.5}, ["popularity_prior", "retrieval_head: hybrid"]),
+    ({"retrieval_head": "item_tokens", "popularity_prior": "rare"}, ["popularity_prior", "number"]),
 ])
 def test_fusion_refuses_what_it_cannot_do(toy, overrides, words):
     with pytest.raises(ILMConfigError) as err:

@@ -11,6 +11,8 @@ import time
 import numpy as np
 import torch
 
+from recbole_ilm.retrieval.score_fusion import training_counts
+
 
 @torch.no_grad()
 def target_ranks(trainer, test_data):
@@ -37,11 +39,6 @@ def ndcg_at(ranks, k=10):
     """NDCG@k of one relevant item per row from its 0-based rank."""
     ranks = np.asarray(ranks)
     return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
-
-
-def training_counts(train_dataset):
-    """Training count of every item id (padding 0 included): how many training rows have it as their item."""
-    return np.bincount(train_dataset.inter_feat[train_dataset.iid_field].numpy(), minlength=train_dataset.item_num)
 
 
 def popularity_thirds(train_dataset, targets):

@@ -7,11 +7,14 @@ Every valid and test user is scored once by the item-token head and once by the 
 log-likelihood of every id (the text-only prompt: what BackboneOnly scores with the same LLM); each weight ``w``
 then ranks by ``head + w * backbone`` with RecBole's masking (padding and the user's history). Prints NDCG@10 per
 weight on both splits and the weight with the best **valid** NDCG@10 (the test split never chooses); ``--out`` keeps
-that weight's test numbers (popularity thirds, per-row ranks for paired comparisons, as a benchmark cell). Run it
-with ``--set backbone_fusion=<w>`` to train and evaluate with the chosen weight.
+that weight's test numbers (popularity thirds, per-row ranks for paired comparisons, as a benchmark cell).
 
-``--priors`` (a probe, default 0 = off) also tries ``+ b * log(1 + training count of the item)`` for each ``b``: below
-zero it lifts rarely bought items, above zero popular ones; the pair ``(w, b)`` is chosen on valid as ``w`` alone is.
+``--priors`` (default 0 = off) also tries ``+ b * log(1 + training count of the item)`` for each ``b``: below zero it
+lifts rarely bought items, above zero popular ones; the pair ``(w, b)`` is chosen on valid as ``w`` alone is.
+
+The model scores the same way with the options ``backbone_fusion: w`` and ``popularity_prior: b`` (both evaluation
+only, :mod:`recbole_ilm.retrieval.score_fusion`): ``python -m recbole_ilm.evaluate --checkpoint <it>
+--backbone_fusion=w --popularity_prior=b`` scores the checkpoint with the chosen pair, no retraining.
 """
 
 import argparse
@@ -24,19 +27,8 @@ import torch
 
 from recbole_ilm import cli
 from recbole_ilm.errors import ILMConfigError
-from recbole_ilm.experiments.cell_stats import ndcg_at, ndcg_by_popularity, ranks_of_targets, training_counts
-
-
-def fused(head, backbone, weight, prior=None, prior_weight=0.0):
-    """``head + weight * backbone [+ prior_weight * prior]`` (the head alone at weight 0: the padding column is -inf
-    in both scorers)."""
-    scores = head.clone() if not weight else head + weight * backbone
-    return scores + prior_weight * prior if prior_weight else scores
-
-
-def log_popularity(train_dataset):
-    """``log(1 + training count)`` of every item id (padding 0 included), a ``[n_items]`` float tensor."""
-    return torch.log1p(torch.as_tensor(training_counts(train_dataset), dtype=torch.float32))
+from recbole_ilm.experiments.cell_stats import ndcg_at, ndcg_by_popularity, ranks_of_targets
+from recbole_ilm.retrieval.score_fusion import fused, log_popularity
 
 
 @torch.no_grad()

@@ -26,6 +26,7 @@ from recbole_ilm.llm.backbone import (build_backbone, freeze, last_hidden_state,
                                       run_llm)
 from recbole_ilm.retrieval.distill import distillation_loss, with_teacher_picks
 from recbole_ilm.retrieval.item_head import ItemTokenHead, check_head_options, shared_prefix
+from recbole_ilm.retrieval.score_fusion import fused, log_popularity
 from recbole_ilm.retrieval.scoring import IdTrie, beam_search, item_log_likelihoods, score_all_items
 
 
@@ -76,6 +77,9 @@ class FrozenLLMRecommender(SequentialRecommender):
         if self.item_encoder is not None and config["item_token_input"] == "add":
             self.token_gate = torch.nn.Parameter(torch.zeros(self.llm_width))
         self.item_head = self._build_item_head(config, dataset)
+        if self.item_head is not None:  # popularity_prior's log(1 + count), from the training split the model is
+            # built on; not saved (rebuilt on load), so a checkpoint can be evaluated with any popularity_prior
+            self.register_buffer("log_popularity", log_popularity(dataset), persistent=False)
         self.phase = 2
         self.meter = None  # set by the trainer while it measures throughput (examples and tokens seen)
         self.teacher = None  # set by the trainer for distillation (distill_weight > 0); never a submodule
@@ -273,9 +277,9 @@ class FrozenLLMRecommender(SequentialRecommender):
     def full_sort_predict(self, interaction):
         batch = self._prompt_batch(interaction)
         if self.phase != 0 and self.item_head is not None:  # phase 0 validates the backbone's own id likelihood
-            scores = self.item_head_scores(batch)
-            weight = self.config["backbone_fusion"]
-            return scores + weight * self.backbone_scores(interaction) if weight else scores
+            weight, prior = self.config["backbone_fusion"], self.config["popularity_prior"]
+            return fused(self.item_head_scores(batch), self.backbone_scores(interaction) if weight else None, weight,
+                         self.log_popularity, prior)
         embeds = self.embed_prompt(batch, self.evaluation_item_tokens())
         return score_all_items(self.llm, embeds, batch["prompt_mask"], self.trie)
 

@@ -45,6 +45,10 @@ def check_head_options(config):
         why = "has no head" if head == "generative" else "already includes it"
         raise ILMConfigError(f"backbone_fusion adds the backbone's id log-likelihood to the item-token head, but "
                              f"retrieval_head: {head} {why}; use retrieval_head: item_tokens or backbone_fusion: 0")
+    if config["popularity_prior"] and head != "item_tokens":
+        raise ILMConfigError(f"popularity_prior adds b * log(1 + training count) to the item-token head's scores, but "
+                             f"retrieval_head: {head} is not that head alone; use retrieval_head: item_tokens or "
+                             f"popularity_prior: 0")
     if head == "generative":
         for option, what in (("item_head_id_embedding", "a vector per item"),
                              ("item_head_text", "a map of each item's text embedding")):
