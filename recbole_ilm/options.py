@@ -127,6 +127,9 @@ SPEC = {
                                "added to the item's output embedding."),
     "item_head_text": ("bool", None, "item_tokens / hybrid head: a linear map of each item's all-MiniLM-L6-v2 "
                        "embedding of item_text_fields, zero at the start, added to the item's output embedding."),
+    "item_head_prompt_grad": ("bool", None, "item_tokens head, phase 2: False runs the prompt (its item tokens and "
+                              "the frozen LLM's pass) without gradient, so only the head's item table and maps "
+                              "learn; a step skips the backward through the LLM."),
     "backbone_fusion": ("non-negative number", None, "item_tokens head, evaluation: add this times the frozen "
                         "backbone's own log-likelihood of every id (text-only prompt) to the head's scores (0 = off; "
                         "pick it on valid with python -m recbole_ilm.experiments.fusion)."),

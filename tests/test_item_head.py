@@ -209,6 +209,39 @@ def test_sampled_negatives_encode_and_score_only_the_targets_and_the_draw(toy):
     assert model.item_encoder.adaptor.weight.grad.abs().sum() > 0
 
 
+def test_item_head_prompt_grad_false_keeps_the_loss_and_stops_the_gradient_at_the_answer_state(toy):
+    """``item_head_prompt_grad: False``: the same loss; no gradient reaches the items that are only in the prompts;
+    the head's columns get exactly the gradient that their own (table) side gives with the option on."""
+    config, ds, (train, valid, test), model = build("ILM", toy(retrieval_head="item_tokens", item_head_negatives=2))
+    model.set_phase(2)
+    model.eval()  # no dropout; gradients stay on, as in training
+    inter = next(iter(train))
+    inter = inter[torch.arange(2)]  # two prompts: some drawn columns are in neither
+    model.cf_item.requires_grad_(True)
+    losses, grads = {}, {}
+    for flag in (True, False):
+        model.config["item_head_prompt_grad"] = flag
+        model.zero_grad()
+        model.cf_item.grad = None
+        torch.manual_seed(3)
+        loss = model.calculate_loss(inter)
+        loss.backward()
+        losses[flag], grads[flag] = loss.item(), model.cf_item.grad.clone()
+    torch.manual_seed(3)
+    columns = set(model.head_candidates(inter["item_id"]).tolist())
+    in_prompts = set(inter["item_id_list"][inter["item_id_list"] > 0].tolist())
+    prompt_only, column_only = sorted(in_prompts - columns), sorted(columns - in_prompts)
+    assert prompt_only and column_only
+    assert losses[False] == pytest.approx(losses[True], rel=1e-6)
+    assert grads[True][prompt_only].abs().sum() > 0 and grads[False][prompt_only].abs().sum() == 0
+    assert grads[False][column_only].abs().sum() > 0
+    torch.testing.assert_close(grads[False][column_only], grads[True][column_only])
+    assert model.item_encoder.adaptor.weight.grad is not None
+    with pytest.raises(ILMConfigError) as err:
+        build("ILM", toy(retrieval_head="hybrid", item_head_prompt_grad=False))
+    assert "item_head_prompt_grad" in str(err.value) and "retrieval_head: item_tokens" in str(err.value)
+
+
 @pytest.mark.parametrize("head", ["hybrid", "generative"])
 def test_sampled_negatives_need_the_item_token_head(toy, head):
     """The option would otherwise do nothing (generative) or sample only half of the score (hybrid)."""

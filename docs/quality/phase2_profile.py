@@ -1,10 +1,11 @@
 """Where a phase-2 training step's time goes: cProfile of a few steps from a saved phase-2 checkpoint.
 
-    python docs/quality/phase2_profile.py --checkpoint saved/ILM-amazon-beauty-phase2-<time>.pth [--steps 25]
+    python docs/quality/phase2_profile.py --checkpoint saved/ILM-amazon-beauty-phase2-<time>.pth [--steps 25] \
+        [--set item_head_prompt_grad=False]
 
 Loads the checkpoint with its own config (data, cache, ``distill_checkpoint`` teacher), then runs ``--warmup``
 steps and ``--steps`` profiled steps of the trainer's phase-2 update (``calculate_loss``, backward, an Adam step at a
-tiny learning rate) on its training loader. Prints seconds per step and the share of the main parts (backward, the
+tiny learning rate) on its training loader; ``--set key=value`` changes the loaded config first. Prints seconds per step and the share of the main parts (backward, the
 frozen LLM's forward, the item encoder, the teacher, the optimizer), then cProfile's top entries.
 """
 
@@ -33,13 +34,17 @@ def main():
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--top", type=int, default=30, help="cProfile entries to print")
+    parser.add_argument("--set", action="append", help="key=value applied to the checkpoint's config (repeatable)")
     args = parser.parse_args()
     sys.argv = sys.argv[:1]  # RecBole's Config reads sys.argv
 
+    from recbole_ilm.experiments.common import parse_set
     from recbole_ilm.quick_start import load_data_and_model
     from recbole_ilm.retrieval.distill import load_teacher
 
     config, model, _, train, _, _ = load_data_and_model(args.checkpoint)
+    for key, value in parse_set(args.set).items():
+        config[key] = value
     model.set_teacher(load_teacher(config, train.dataset))
     model.set_phase(2)
     model.train()

@@ -210,19 +210,21 @@ class FrozenLLMRecommender(SequentialRecommender):
             tokens = self.encode_entities(self.cf_item)
         table = tokens[1:] if items is None else self.encode_entities(self.cf_item[items])
         ids = torch.arange(1, self.cf_item.shape[0], device=self.cf_item.device) if items is None else items
-        embeds = self.embed_prompt(batch, tokens)
         mask = batch["prompt_mask"]
         if self.hybrid:
+            embeds = self.embed_prompt(batch, tokens)
             if self.meter is not None:
                 self.meter.add(mask.shape[0], mask.sum())
             log_likelihood, hidden = item_log_likelihoods(self.llm, embeds, mask, self.trie, answer_state=True)
             return log_likelihood + self.item_head.scores(hidden, self.item_head.item_table(table, ids))
         prefix = self.answer_prefix.to(mask.device).expand(mask.shape[0], -1)
-        embeds = torch.cat([embeds, self.llm.get_input_embeddings()(prefix)], dim=1)
         mask = torch.cat([mask, torch.ones_like(prefix)], dim=1)
         if self.meter is not None:
             self.meter.add(mask.shape[0], mask.sum())
-        hidden = last_hidden_state(self.llm, embeds, mask, prompt_positions(mask))
+        prompt_grad = torch.is_grad_enabled() and self.config["item_head_prompt_grad"] is not False
+        with torch.set_grad_enabled(prompt_grad):  # False: the answer state is a constant of the head's loss
+            embeds = torch.cat([self.embed_prompt(batch, tokens), self.llm.get_input_embeddings()(prefix)], dim=1)
+            hidden = last_hidden_state(self.llm, embeds, mask, prompt_positions(mask))
         return self.item_head.scores(hidden, self.item_head.item_table(table, ids))
 
     def head_candidates(self, target):

@@ -45,6 +45,10 @@ def check_head_options(config):
         why = "has no head" if head == "generative" else "already includes it"
         raise ILMConfigError(f"backbone_fusion adds the backbone's id log-likelihood to the item-token head, but "
                              f"retrieval_head: {head} {why}; use retrieval_head: item_tokens or backbone_fusion: 0")
+    if config["item_head_prompt_grad"] is False and head != "item_tokens":
+        raise ILMConfigError(f"item_head_prompt_grad: False stops the gradient at the item-token head's answer state, "
+                             f"but retrieval_head: {head} is not that head alone; use retrieval_head: item_tokens or "
+                             f"item_head_prompt_grad: True")
     if config["popularity_prior"] and head != "item_tokens":
         raise ILMConfigError(f"popularity_prior adds b * log(1 + training count) to the item-token head's scores, but "
                              f"retrieval_head: {head} is not that head alone; use retrieval_head: item_tokens or "
