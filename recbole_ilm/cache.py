@@ -39,11 +39,24 @@ def backbone_seed(config):
     return config["seed"] if value is None else value
 
 
+def backbone_patience(config):
+    """Phase 0's early-stopping patience: ``backbone_stopping_step``, or ``stopping_step`` when it is unset."""
+    value = config["backbone_stopping_step"] if "backbone_stopping_step" in config else None
+    return config["stopping_step"] if value is None else value
+
+
 def options_key(config, *groups):
     """``{option: value}`` of every option in ``groups`` (see :data:`CACHE_OPTION_GROUPS`); in the backbone's
-    groups "seed" is the seed those artefacts were made with (:func:`backbone_seed`)."""
-    return {name: backbone_seed(config) if name == "seed" and group in BACKBONE_SEEDED else config[name]
-            for group in groups for name in CACHE_OPTION_GROUPS[group]}
+    groups "seed" is the seed those artefacts were made with (:func:`backbone_seed`), and in the backbone group
+    "stopping_step" is phase 0's patience (:func:`backbone_patience`), so phase 2's own patience never misses the
+    cached backbone."""
+    def value(group, name):
+        if name == "seed" and group in BACKBONE_SEEDED:
+            return backbone_seed(config)
+        if name == "stopping_step" and group == "backbone":
+            return backbone_patience(config)
+        return config[name]
+    return {name: value(group, name) for group in groups for name in CACHE_OPTION_GROUPS[group]}
 
 
 def dataset_fingerprint(dataset):

@@ -104,6 +104,8 @@ SPEC = {
     "llm_max_positions": ("positive int", None, "Backbone maximum prompt length."),
     "backbone_epochs": ("non-negative int", None, "Phase-0 epochs (early stopping on valid NDCG@10)."),
     "backbone_learning_rate": ("positive number", None, "Phase-0 learning rate."),
+    "backbone_stopping_step": ("positive int or null", None, "Phase-0 early-stopping patience (null = "
+                               "stopping_step); part of the cached backbone's key in stopping_step's place."),
     "backbone_seed": ("int or null", None, "Seed of the id index, tokenizer and backbone; ~ = seed (fix it to share "
                       "one cached backbone across seeds)."),
     "mlp_hidden_factor": ("positive int", None, "MLPAdapter hidden size as a multiple of the CF dimension."),

@@ -21,7 +21,7 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
-from recbole_ilm.cache import backbone_seed
+from recbole_ilm.cache import backbone_patience, backbone_seed
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.llm.backbone import reinit_backbone
 from recbole_ilm.retrieval.distill import load_teacher
@@ -105,6 +105,7 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         if resume is None:
             seed_phase(self.config, phase, self.train_data)
         self._reset_fit_state(epochs, learning_rate)
+        self.stopping_step = backbone_patience(self.config) if phase == BACKBONE else self.config["stopping_step"]
         self._wrap_ddp()
         self.saved_model_file = self._phase_file(phase)
         if resume is not None:
