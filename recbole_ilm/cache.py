@@ -29,34 +29,32 @@ CACHE_OPTION_GROUPS = {
 }
 
 
-# groups made with the backbone's seed (``backbone_seed``, default ``seed``): the id index, tokenizer and backbone
-BACKBONE_SEEDED = ("prompts", "backbone")
+def _backbone_value(config, option, default):
+    value = config[option] if option in config else None
+    return config[default] if value is None else value
 
 
 def backbone_seed(config):
     """The seed of the id index, tokenizer and phase-0 backbone: ``backbone_seed``, or ``seed`` when it is unset."""
-    value = config["backbone_seed"] if "backbone_seed" in config else None
-    return config["seed"] if value is None else value
+    return _backbone_value(config, "backbone_seed", "seed")
 
 
 def backbone_patience(config):
     """Phase 0's early-stopping patience: ``backbone_stopping_step``, or ``stopping_step`` when it is unset."""
-    value = config["backbone_stopping_step"] if "backbone_stopping_step" in config else None
-    return config["stopping_step"] if value is None else value
+    return _backbone_value(config, "backbone_stopping_step", "stopping_step")
+
+
+# (group, option) -> what the key records instead of the option's own value: the id index, tokenizer and backbone are
+# made with the backbone's seed, and the backbone with phase 0's patience (so phase 2's own never misses the cache)
+BACKBONE_VALUES = {("prompts", "seed"): backbone_seed, ("backbone", "seed"): backbone_seed,
+                   ("backbone", "stopping_step"): backbone_patience}
 
 
 def options_key(config, *groups):
-    """``{option: value}`` of every option in ``groups`` (see :data:`CACHE_OPTION_GROUPS`); in the backbone's
-    groups "seed" is the seed those artefacts were made with (:func:`backbone_seed`), and in the backbone group
-    "stopping_step" is phase 0's patience (:func:`backbone_patience`), so phase 2's own patience never misses the
-    cached backbone."""
-    def value(group, name):
-        if name == "seed" and group in BACKBONE_SEEDED:
-            return backbone_seed(config)
-        if name == "stopping_step" and group == "backbone":
-            return backbone_patience(config)
-        return config[name]
-    return {name: value(group, name) for group in groups for name in CACHE_OPTION_GROUPS[group]}
+    """``{option: value}`` of every option in ``groups`` (see :data:`CACHE_OPTION_GROUPS`), with the values of
+    :data:`BACKBONE_VALUES` where they apply."""
+    return {name: BACKBONE_VALUES[(group, name)](config) if (group, name) in BACKBONE_VALUES else config[name]
+            for group in groups for name in CACHE_OPTION_GROUPS[group]}
 
 
 def dataset_fingerprint(dataset):
