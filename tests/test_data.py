@@ -184,9 +184,9 @@ def test_held_out_template_is_not_in_the_tokenizer_corpus(toy):
         assert any(all(w in sentence for w in seen) for sentence in corpus)
 
 
-def test_cache_keys_change_with_every_option_that_changes_the_artefact(toy):
+def test_cache_keys_change_with_every_option_that_changes_the_artefact(toy, tmp_path):
     """Prompts (ids, tokenizer), iALS factors and the phase-0 backbone are cached by a key that covers the split,
-    the history length and the filtering, not only the item/user vocabulary."""
+    the history length and the filtering, not only the item/user vocabulary; not by where the cache lies."""
     from types import SimpleNamespace
 
     from recbole_ilm.data.prompt_cache import prompt_cache_dir
@@ -206,3 +206,9 @@ def test_cache_keys_change_with_every_option_that_changes_the_artefact(toy):
         assert other[0] != base[0] and other[1] != base[1], changed
     assert dirs(epochs=3)[1] == base[1]  # phase-2 options do not touch the backbone
     assert dirs(backbone_learning_rate=0.01)[1] != base[1]
+    moved = dirs(ilm_cache_dir=str(tmp_path / "elsewhere"))  # a cache copied to another folder is still found
+    assert moved[1].startswith(str(tmp_path / "elsewhere")) and not base[1].startswith(str(tmp_path / "elsewhere"))
+    def names(prompts, backbone):  # prompts-<digest>, backbone-<digest>
+        return os.path.basename(prompts), os.path.basename(os.path.dirname(backbone))
+
+    assert names(*moved) == names(*base)

@@ -9,8 +9,11 @@ TRAINING_RECORD = "phase0_training.json"  # beside a cached backbone: its per-ep
 
 
 def backbone_dir(config, model):
-    """Cache folder of the phase-0 backbone: the prompt set it reads (data, ids, tokenizer) and its options."""
-    key = {"prompts": model.prompts.cache_dir, **options_key(config, "data", "backbone")}
+    """Cache folder of the phase-0 backbone: the prompt set it reads (data, ids, tokenizer) and its options. The
+    prompt set enters the key by its folder's name (itself a digest of the prompts' key), not its path, so a cache
+    moved or copied under another ``ilm_cache_dir`` (another machine, a GPU run brought back) is still found."""
+    key = {"prompts": os.path.basename(os.path.normpath(model.prompts.cache_dir)),
+           **options_key(config, "data", "backbone")}
     return os.path.join(cache_path(config, "backbone", key), "model")
 
 
