@@ -208,6 +208,7 @@ def test_cache_keys_change_with_every_option_that_changes_the_artefact(toy, tmp_
     assert dirs(backbone_learning_rate=0.01)[1] != base[1]
     moved = dirs(ilm_cache_dir=str(tmp_path / "elsewhere"))  # a cache copied to another folder is still found
     assert moved[1].startswith(str(tmp_path / "elsewhere")) and not base[1].startswith(str(tmp_path / "elsewhere"))
+
     def names(prompts, backbone):  # prompts-<digest>, backbone-<digest>
         return os.path.basename(prompts), os.path.basename(os.path.dirname(backbone))
 

@@ -10,8 +10,9 @@ over the whole catalogue (padding column 0 left out), where ``teacher`` is the t
 same history: its user representation times its item table. With ``item_head_negatives: K`` both terms run over the
 sampled columns only; ``distill_top_items: M`` adds each row's M best items by the teacher to the distillation's
 columns (on Beauty's seed-2020 GRU4Rec, the targets plus 1,024 uniform draws hold 0.113 of the teacher's softmax mass,
-its own top 20 per row 0.240: docs/quality/teacher_columns.py, docs/results.md). Distilling these logits, rather than the user vector itself, needs no projection between the two models'
-spaces and works for any RecBole sequential model.
+its own top 20 per row 0.240: docs/quality/teacher_columns.py, docs/results.md). Distilling these logits, rather than
+the user vector itself, needs no projection between the two models' spaces and works for any RecBole sequential
+model.
 """
 
 import torch
