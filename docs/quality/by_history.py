@@ -53,7 +53,8 @@ def main():
         print(f"{name:<24}{g.mean():>8.4f}" + "".join(f"{g[m].mean():>8.4f}" for m in masks))
     for name, g in list(gains.items())[1:]:
         ratio = [g[m].mean() / max(gains[first][m].mean(), 1e-12) for m in masks]
-        print(f"{name + ' / ' + first:<24}{g.mean() / gains[first].mean():>8.2f}" + "".join(f"{r:>8.2f}" for r in ratio))
+        overall = g.mean() / gains[first].mean()
+        print(f"{name + ' / ' + first:<24}{overall:>8.2f}" + "".join(f"{r:>8.2f}" for r in ratio))
 
 
 if __name__ == "__main__":
