@@ -44,10 +44,16 @@ def backbone_patience(config):
     return _backbone_value(config, "backbone_stopping_step", "stopping_step")
 
 
+def backbone_eval_step(config):
+    """Epochs between phase 0's validations: ``backbone_eval_step``, or ``eval_step`` when it is unset."""
+    return _backbone_value(config, "backbone_eval_step", "eval_step")
+
+
 # (group, option) -> what the key records instead of the option's own value: the id index, tokenizer and backbone are
-# made with the backbone's seed, and the backbone with phase 0's patience (so phase 2's own never misses the cache)
+# made with the backbone's seed, and the backbone with phase 0's patience and validation interval (so phase 2's own
+# never miss the cache)
 BACKBONE_VALUES = {("prompts", "seed"): backbone_seed, ("backbone", "seed"): backbone_seed,
-                   ("backbone", "stopping_step"): backbone_patience}
+                   ("backbone", "stopping_step"): backbone_patience, ("backbone", "eval_step"): backbone_eval_step}
 
 
 def options_key(config, *groups):

@@ -106,6 +106,8 @@ SPEC = {
     "backbone_learning_rate": ("positive number", None, "Phase-0 learning rate."),
     "backbone_stopping_step": ("positive int or null", None, "Phase-0 early-stopping patience (null = "
                                "stopping_step); part of the cached backbone's key in stopping_step's place."),
+    "backbone_eval_step": ("positive int or null", None, "Epochs between phase-0 validations (null = eval_step); part "
+                           "of the cached backbone's key in eval_step's place."),
     "backbone_seed": ("int or null", None, "Seed of the id index, tokenizer and backbone; ~ = seed (fix it to share "
                       "one cached backbone across seeds)."),
     "mlp_hidden_factor": ("positive int", None, "MLPAdapter hidden size as a multiple of the CF dimension."),

@@ -80,9 +80,9 @@ def test_item_head_refuses_what_it_cannot_do(toy, model_name, overrides, words):
     assert all(w in str(err.value) for w in words)
 
 
-def test_backbone_stopping_step_is_phase_0_patience_and_keys_the_cached_backbone(toy, monkeypatch):
+def test_backbone_stopping_and_eval_step_are_phase_0s_and_key_the_cached_backbone(toy, monkeypatch):
     """A longer phase-2 patience (stopping_step 30) with backbone_stopping_step 3 keys the backbone cache exactly as
-    stopping_step 3 does; each phase's fit runs with its own patience."""
+    stopping_step 3 does, and the same for eval_step / backbone_eval_step; each phase's fit runs with its own."""
     from recbole.trainer import Trainer
 
     from recbole_ilm.cache import options_key
@@ -92,14 +92,17 @@ def test_backbone_stopping_step_is_phase_0_patience_and_keys_the_cached_backbone
         return options_key(build("ILM", toy(**overrides), with_model=False)[0], "backbone")
 
     assert key(stopping_step=30, backbone_stopping_step=3) == key(stopping_step=3) != key(stopping_step=30)
-    config, _, (train, valid, _), model = build("ILM", toy(stopping_step=30, backbone_stopping_step=2))
+    assert key(eval_step=2, backbone_eval_step=1) == key(eval_step=1) != key(eval_step=2)
+    config, _, (train, valid, _), model = build("ILM", toy(stopping_step=30, backbone_stopping_step=2, eval_step=3,
+                                                           backbone_eval_step=1))
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     trainer.train_data, trainer.valid_data = train, valid
     seen = []
-    monkeypatch.setattr(Trainer, "fit", lambda self, *a, **k: seen.append(self.stopping_step) or (0.0, {}))
-    trainer._recbole_fit(0, 1, 0.001)
-    trainer._recbole_fit(2, 1, 0.001)
-    assert seen == [2, 30]
+    monkeypatch.setattr(Trainer, "fit", lambda self, *a, **k: seen.append((self.stopping_step, self.eval_step))
+                        or (0.0, {}))
+    trainer._recbole_fit(0, 4, 0.001)
+    trainer._recbole_fit(2, 4, 0.001)
+    assert seen == [(2, 1), (30, 3)]
 
 
 def test_backbone_seed_shares_one_backbone_across_seeds(toy, tmp_path, caplog):

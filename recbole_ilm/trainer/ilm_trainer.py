@@ -21,7 +21,7 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
-from recbole_ilm.cache import backbone_patience, backbone_seed
+from recbole_ilm.cache import backbone_eval_step, backbone_patience, backbone_seed
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.llm.backbone import reinit_backbone
 from recbole_ilm.retrieval.distill import load_teacher
@@ -84,9 +84,13 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
             if loader is not None and hasattr(loader, "with_slots"):
                 loader.with_slots = on and self.model.uses_item_slots
 
-    def _reset_fit_state(self, epochs, learning_rate):
-        """RecBole's per-fit fields (epoch counters, early stopping, optimizer, schedule) for a new phase."""
-        self.epochs, self.eval_step = epochs, min(self.config["eval_step"], epochs)
+    def _reset_fit_state(self, phase, epochs, learning_rate):
+        """RecBole's per-fit fields (epoch counters, early stopping, optimizer, schedule) for a new phase; phase 0
+        validates and stops with its own ``backbone_eval_step`` / ``backbone_stopping_step`` where they are set."""
+        backbone = phase == BACKBONE
+        self.epochs = epochs
+        self.eval_step = min(backbone_eval_step(self.config) if backbone else self.config["eval_step"], epochs)
+        self.stopping_step = backbone_patience(self.config) if backbone else self.config["stopping_step"]
         self.start_epoch, self.cur_step = 0, 0
         self.best_valid_score, self.best_valid_result = -np.inf, None
         self.optimizer = self._build_optimizer(learning_rate=learning_rate)
@@ -104,8 +108,7 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         self._set_slots(on=phase != BACKBONE)
         if resume is None:
             seed_phase(self.config, phase, self.train_data)
-        self._reset_fit_state(epochs, learning_rate)
-        self.stopping_step = backbone_patience(self.config) if phase == BACKBONE else self.config["stopping_step"]
+        self._reset_fit_state(phase, epochs, learning_rate)
         self._wrap_ddp()
         self.saved_model_file = self._phase_file(phase)
         if resume is not None:
