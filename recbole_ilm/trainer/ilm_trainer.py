@@ -85,13 +85,10 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
                 loader.with_slots = on and self.model.uses_item_slots
 
     def _reset_fit_state(self, phase, epochs, learning_rate):
-        """RecBole's per-fit fields (epoch counters, early stopping, optimizer, schedule) for a new phase; phase 0
-        validates and stops with its own ``backbone_eval_step`` / ``backbone_stopping_step`` where they are set."""
-        backbone = phase == BACKBONE
-        self.epochs = epochs
-        self.eval_step = min(backbone_eval_step(self.config) if backbone else self.config["eval_step"], epochs)
-        self.stopping_step = backbone_patience(self.config) if backbone else self.config["stopping_step"]
-        self.start_epoch, self.cur_step = 0, 0
+        """RecBole's per-fit fields (epochs, validation interval, early stopping, optimizer, schedule) of a phase."""
+        self.eval_step = min(backbone_eval_step(self.config) if phase == BACKBONE else self.config["eval_step"], epochs)
+        self.stopping_step = backbone_patience(self.config) if phase == BACKBONE else self.config["stopping_step"]
+        self.epochs, self.start_epoch, self.cur_step = epochs, 0, 0
         self.best_valid_score, self.best_valid_result = -np.inf, None
         self.optimizer = self._build_optimizer(learning_rate=learning_rate)
         self.scheduler = None
