@@ -108,10 +108,9 @@ def atomic_folder(path):
 
 
 def cache_path(config, kind, key):
-    """Folder for the artefact ``kind`` identified by the JSON-serialisable ``key`` (created if missing)."""
+    """Folder for the artefact ``kind`` identified by the JSON-serialisable ``key``. Looking it up makes nothing
+    (a miss leaves no empty folder behind); the writers make it (:func:`atomic_output`, :func:`atomic_folder`)."""
     blob = json.dumps(key, sort_keys=True, default=str).encode("utf-8")
     digest = hashlib.sha1(blob).hexdigest()[:12]
     root = config["ilm_cache_dir"] or os.path.join(config["checkpoint_dir"], "ilm_cache")
-    path = os.path.join(root, str(config["dataset"]), f"{kind}-{digest}")
-    os.makedirs(path, exist_ok=True)
-    return path
+    return os.path.join(root, str(config["dataset"]), f"{kind}-{digest}")

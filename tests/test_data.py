@@ -184,6 +184,15 @@ def test_held_out_template_is_not_in_the_tokenizer_corpus(toy):
         assert any(all(w in sentence for w in seen) for sentence in corpus)
 
 
+def test_looking_up_a_cache_entry_makes_no_folder(toy, tmp_path):
+    """Only the writers make cache folders: a lookup that misses leaves no empty ``<kind>-<digest>`` behind."""
+    from recbole_ilm.cache import cache_path
+
+    config = build("ILM", toy(ilm_cache_dir=str(tmp_path / "cache")), with_model=False)[0]
+    path = cache_path(config, "backbone", {"any": "key"})
+    assert path.startswith(str(tmp_path / "cache")) and not os.path.exists(path)
+
+
 def test_cache_keys_change_with_every_option_that_changes_the_artefact(toy, tmp_path):
     """Prompts (ids, tokenizer), iALS factors and the phase-0 backbone are cached by a key that covers the split,
     the history length and the filtering, not only the item/user vocabulary; not by where the cache lies."""
