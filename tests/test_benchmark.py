@@ -7,6 +7,31 @@ import sys
 
 from conftest import ROOT
 
+from recbole_ilm.experiments.benchmark import markdown, with_finished
+
+
+def _cell(out, dataset, label, seed, ndcg):
+    os.makedirs(os.path.join(out, "cells", dataset), exist_ok=True)
+    metrics = {"hit@5": 0.1, "ndcg@5": 0.05, "hit@10": 0.2, "ndcg@10": ndcg}
+    with open(os.path.join(out, "cells", dataset, f"{label}-seed{seed}.json"), "w") as f:
+        json.dump({"test": metrics, "train_and_test_seconds": 10.0}, f)
+
+
+def test_the_report_keeps_the_folders_other_cells(tmp_path):
+    out = str(tmp_path)
+    _cell(out, "ml-100k", "SASRec", 1, 0.05)
+    _cell(out, "ml-100k", "ILM-rand-head-distill", 1, 0.02)
+    _cell(out, "ml-100k", "ILM-rand-head-distill", 2, 0.04)
+    _cell(out, "ml-1m", "GRU4Rec", 1, 0.1)
+    with open(os.path.join(out, "cells", "ml-100k", "SASRec-seed1.log"), "w") as f:
+        f.write("a log next to a cell is not a cell")
+    found = with_finished(out, ["ml-100k"], ["SASRec"], [1])
+    assert found == (["ml-100k", "ml-1m"], ["SASRec", "ILM-rand-head-distill", "GRU4Rec"], [1, 2])
+    table = markdown(out, *found)
+    assert "| SASRec | 1 | 0.1000 | 0.0500 | 0.2000 | 0.0500 |" in table
+    assert "| ILM-rand-head-distill | 2 |" in table and "0.0300 ± 0.0100" in table  # both seeds, mean ± s.e.
+    assert "### ml-1m" in table and "| GRU4Rec | 1 |" in table
+
 
 def test_benchmark_smoke_writes_table_chart_and_resumes(tmp_path):
     out = str(tmp_path / "bench")
@@ -27,4 +52,4 @@ def test_benchmark_smoke_writes_table_chart_and_resumes(tmp_path):
     report = subprocess.run(cmd[:5] + ["SASRec,GRU4Rec"] + cmd[6:] + ["--report"], capture_output=True, text=True,
                             cwd=tmp_path, env=env, timeout=300)
     assert report.returncode == 0 and "[run ]" not in report.stdout and "| GRU4Rec |" not in report.stdout
-    assert "| SASRec | 1 |" in report.stdout
+    assert "| SASRec | 1 |" in report.stdout and "| ILM-rand | 1 |" in report.stdout  # the folder's other cell

@@ -5,7 +5,8 @@
 
 Every cell runs in its own process and leaves ``<out>/cells/<dataset>/<model>-seed<seed>.json`` (RecBole's test
 result, extra protocols for the LLM models, wall time); finished cells are not re-run, so an interrupted benchmark
-resumes where it stopped. ``--smoke`` swaps in tiny settings (minutes on a CPU) to test the harness itself.
+resumes where it stopped. The table (``<out>/results.md``) and chart cover every finished cell in ``<out>``, this run's
+models first. ``--smoke`` swaps in tiny settings (minutes on a CPU) to test the harness itself.
 """
 
 import argparse
@@ -111,6 +112,22 @@ def eval_seconds(cells):
     return f"{sum(c['stats']['test_eval_seconds'] for c in cells) / len(cells):.2f}"
 
 
+def with_finished(out, datasets, labels, seeds):
+    """The datasets, labels and seeds to report: the ones asked for, then those of every other finished cell in
+    ``out`` (sorted), so a run that adds one model to a folder does not drop the folder's other rows."""
+    datasets, labels, seeds = list(datasets), list(labels), list(seeds)
+    root = os.path.join(out, "cells")
+    for dataset in sorted(os.listdir(root)) if os.path.isdir(root) else ():
+        for name in sorted(os.listdir(os.path.join(root, dataset))):
+            label, sep, seed = name[:-len(".json")].rpartition("-seed") if name.endswith(".json") else ("", "", "")
+            if not (sep and seed.isdigit()):
+                continue
+            for found, kept in ((dataset, datasets), (label, labels), (int(seed), seeds)):
+                if found not in kept:
+                    kept.append(found)
+    return datasets, labels, seeds
+
+
 def collect(out, dataset, labels, seeds):
     rows = {}
     for label in labels:
@@ -187,7 +204,7 @@ def main(argv=None):
                         help="key=value override for every cell, or Label:key=value for one model label")
     parser.add_argument("--smoke", action="store_true", help="tiny settings: tests the harness in minutes")
     parser.add_argument("--report", action="store_true",
-                        help="run nothing: write the table and chart from the finished cells only")
+                        help="run nothing: write the table and chart of every finished cell in --out")
     parser.add_argument("--cell", nargs=3, metavar=("MODEL", "DATASET", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     protocols = [p for p in args.protocols.split(",") if p]
@@ -212,6 +229,7 @@ def main(argv=None):
                 if proc.returncode != 0:
                     tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
                     print(f"[fail] {dataset} {label} seed {seed}:\n{tail}", file=sys.stderr)
+    datasets, labels, seeds = with_finished(args.out, datasets, labels, seeds)
     table = markdown(args.out, datasets, labels, seeds)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.md"), "w") as f:
