@@ -25,6 +25,7 @@ def test_the_report_keeps_the_folders_other_cells(tmp_path):
     _cell(out, "ml-1m", "GRU4Rec", 1, 0.1)
     with open(os.path.join(out, "cells", "ml-100k", "SASRec-seed1.log"), "w") as f:
         f.write("a log next to a cell is not a cell")
+    open(os.path.join(out, "cells", "notes.txt"), "w").close()  # nor is a file beside the dataset folders
     found = with_finished(out, ["ml-100k"], ["SASRec"], [1])
     assert found == (["ml-100k", "ml-1m"], ["SASRec", "ILM-rand-head-distill", "GRU4Rec"], [1, 2])
     table = markdown(out, *found)

@@ -117,7 +117,8 @@ def with_finished(out, datasets, labels, seeds):
     ``out`` (sorted), so a run that adds one model to a folder does not drop the folder's other rows."""
     datasets, labels, seeds = list(datasets), list(labels), list(seeds)
     root = os.path.join(out, "cells")
-    for dataset in sorted(os.listdir(root)) if os.path.isdir(root) else ():
+    folders = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))) if os.path.isdir(root) else []
+    for dataset in folders:
         for name in sorted(os.listdir(os.path.join(root, dataset))):
             label, sep, seed = name[:-len(".json")].rpartition("-seed") if name.endswith(".json") else ("", "", "")
             if not (sep and seed.isdigit()):
