@@ -68,8 +68,9 @@ class Config(RecBoleConfig):
         dataset_yaml = os.path.join(resource_dir("dataset_configs"), f"{dataset}.yaml")
         for path in plugin_yaml_files(model, dataset, getattr(model_class, "uses_prompts", False)):
             loaded = self._update_internal_config_dict(path) or {}
-            if path == dataset_yaml:
-                self.parameters["Dataset"] += [k for k in loaded if k not in self.parameters["Dataset"]]
+            if path == dataset_yaml:  # a new list: RecBole's Dataset group is its module-level list, shared
+                self.parameters["Dataset"] = self.parameters["Dataset"] + [
+                    k for k in loaded if k not in self.parameters["Dataset"]]
 
     def _init_device(self):
         """RecBole's device setup, plus multi-process CPU training: RecBole hard-codes NCCL (GPUs only), so

@@ -30,6 +30,7 @@ CHECKS = {
     "int or null": lambda v: v is None or _is_int(v),
     "positive int or null": lambda v: v is None or (_is_int(v) and v > 0),
     "dict of non-negative numbers": lambda v: isinstance(v, dict) and all(_is_number(x) and x >= 0 for x in v.values()),
+    "dict": lambda v: isinstance(v, dict),
     "phase or null": lambda v: v is None or (_is_int(v) and v in (0, 1, 2)),
 }
 
@@ -70,7 +71,7 @@ SPEC = {
     "ials_iterations": ("positive int", None, "iALS sweeps."),
     "ials_alpha": ("positive number", None, "iALS confidence scaling."),
     "cf_checkpoint": ("string or null", None, "RecBole checkpoint whose embedding tables are used (cf_source: "
-                      "checkpoint)."),
+                      "checkpoint), or a RecBole model's name (e.g. SASRec), trained here once and cached."),
     "cf_item_param": ("string or null", None, "state_dict name of its item table; ~ = item_embedding.weight."),
     "cf_user_param": ("string or null", None, "state_dict name of its user table; ~ = user_embedding.weight or "
                       "the mean of the user's items."),
@@ -123,7 +124,10 @@ SPEC = {
     "lr_schedule": ("string", {"constant", "linear", "cosine"}, "Phases 0 and 2, per batch, after warm-up."),
     "warmup_ratio": ("number in [0, 1)", None, "Share of a phase's steps used for linear warm-up."),
     "distill_checkpoint": ("string or null", None, "RecBole sequential model checkpoint whose catalogue scores "
-                           "phase 2 distils (retrieval_head: item_tokens / hybrid)."),
+                           "phase 2 distils (retrieval_head: item_tokens / hybrid), or its name (e.g. GRU4Rec), "
+                           "trained here once and cached."),
+    "recbole_model_config": ("dict", None, "Options of a RecBole model named by cf_checkpoint / distill_checkpoint "
+                             "(on top of RecBole's defaults and the run's dataset, split and seed)."),
     "item_head_negatives": ("non-negative int", None, "Phase 2, item-token head: train against the batch's "
                             "targets plus this many uniformly drawn items instead of the whole catalogue (0 = "
                             "whole catalogue; evaluation always scores every item)."),

@@ -9,10 +9,11 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_ilm.config import Config
 from recbole_ilm.errors import ILMConfigError
-from recbole_ilm.data.dataset import create_dataset, data_preparation
+from recbole_ilm.data.dataset import create_dataset, data_preparation, uses_prompts
 from recbole_ilm.data.prompt_cache import use_prompt_assets
 from recbole_ilm.checkpoint_io import FORMAT, plain, read_checkpoint
 from recbole_ilm.lookup import get_model, get_trainer
+from recbole_ilm.trained_baselines import resolve_named_checkpoints
 
 
 def run_fingerprint(config):
@@ -52,6 +53,8 @@ def run_recbole_ilm(model=None, dataset=None, config_file_list=None, config_dict
 
     dataset = create_dataset(config)
     logger.info(dataset)
+    if uses_prompts(config):
+        resolve_named_checkpoints(config, dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
 
     model = _build_model(config, train_data)
@@ -132,6 +135,8 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     init_seed(config["seed"], config["reproducibility"])
     logging.basicConfig(level=logging.ERROR)
     dataset = create_dataset(config)
+    if uses_prompts(config):
+        resolve_named_checkpoints(config, dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     model = _build_model(config, train_data)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)

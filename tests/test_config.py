@@ -34,6 +34,16 @@ def test_shipped_dataset_config_is_applied():
     assert config["item_text_fields"] == ["movie_title", "release_year", "class"]
 
 
+def test_the_dataset_yamls_keys_join_this_configs_dataset_group_only():
+    """The dataset YAML's own keys (item_text_fields, ...) are listed as Dataset options of the Config that read it,
+    not added to RecBole's module-level list, which every later Config (and trained_baselines' cache key) reads."""
+    from recbole.utils.argument_list import dataset_arguments
+
+    config = Config(model="SASRec", dataset="ml-100k")
+    assert "item_text_fields" in config.parameters["Dataset"]
+    assert "item_text_fields" not in dataset_arguments  # (RecBole itself adds its own ml-100k YAML's keys there)
+
+
 def test_unknown_model_is_a_clear_error(toy):
     with pytest.raises(ILMConfigError, match="unknown model 'NoSuchRec'"):
         Config(model="NoSuchRec", dataset="toy", config_dict=toy())

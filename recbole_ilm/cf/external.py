@@ -37,7 +37,8 @@ def checkpoint_embeddings(path, item_num, user_num, matrix, item_param=None, use
     try:
         checkpoint = read_checkpoint(path)
     except ILMConfigError as e:
-        raise ILMConfigError(f"cf_checkpoint: {e}") from None
+        raise ILMConfigError(f"cf_checkpoint: {e} (give a RecBole .pth, or a RecBole model's name such as SASRec "
+                             f"to have it trained here)") from None
     state = checkpoint["state_dict"]
     saved_dataset = checkpoint.get("dataset") or (checkpoint["config"]["dataset"] if "config" in checkpoint else None)
     if dataset is not None and saved_dataset is not None and saved_dataset != dataset:

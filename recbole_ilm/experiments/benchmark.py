@@ -47,6 +47,7 @@ def run_cell(label, dataset, seed, out, overrides, protocols):
     from recbole_ilm.evaluate import evaluate_checkpoint
     from recbole_ilm.experiments.cell_stats import cell_stats
     from recbole_ilm.quick_start import run_recbole_ilm
+    from recbole_ilm.trained_baselines import recbole_model_class, store_trained
 
     model, extra = resolve(label)
     config = {**overrides, **extra, "seed": seed, "show_progress": False}  # a variant's own keys win
@@ -61,6 +62,9 @@ def run_cell(label, dataset, seed, out, overrides, protocols):
               "valid": {k: float(v) for k, v in (result["best_valid_result"] or {}).items()},
               "train_and_test_seconds": round(time.time() - start, 1),
               "throughput": {str(k): v for k, v in (result.get("throughput") or {}).items()}}
+    if result["saved_model_file"] and recbole_model_class(model) is not None:  # e.g. SASRec: reusable by name
+        store_trained(result["saved_model_file"], {k: record[k] for k in ("valid", "test")} |
+                      {"seconds": record["train_and_test_seconds"]})
     if model in LLM_MODELS and protocols:
         modes = sorted({p.split(":")[0] for p in protocols})
         templates = sorted({p.split(":")[1] for p in protocols})

@@ -49,14 +49,16 @@ def load_teacher(config, dataset):
         return None
     if not path:
         raise ILMConfigError("distill_weight > 0 needs distill_checkpoint: a RecBole sequential model's checkpoint "
-                             "(e.g. saved/GRU4Rec-<dataset>-<time>.pth from run_recbole_ilm.py -m GRU4Rec)")
+                             "(e.g. saved/GRU4Rec-<dataset>-<time>.pth from run_recbole_ilm.py -m GRU4Rec) or its "
+                             "name (GRU4Rec: trained here once and cached)")
     if config["retrieval_head"] == "generative":
         raise ILMConfigError("distill_weight > 0 distils scores over the whole catalogue: use retrieval_head: "
                              "item_tokens or hybrid")
     try:
         checkpoint = read_checkpoint(path)
     except ILMConfigError as e:
-        raise ILMConfigError(f"distill_checkpoint: {e}") from None
+        raise ILMConfigError(f"distill_checkpoint: {e} (give a RecBole .pth, or a RecBole sequential model's name "
+                             f"such as GRU4Rec to have it trained here)") from None
     saved = checkpoint.get("config")
     name = saved["model"] if saved is not None and "model" in saved else checkpoint.get("model")
     from recbole.model.abstract_recommender import SequentialRecommender
