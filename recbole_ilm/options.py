@@ -44,6 +44,7 @@ SPEC = {
     "learning_rate": ("positive number", None, "Phase-2 learning rate."),
     "train_batch_size": ("positive int", None, "Prompts per batch in phases 0 and 2."),
     "eval_batch_size": ("positive int", None, "Users per evaluation batch."),
+    "eval_group_by_length": ("bool", None, "Evaluation batches of users with about the same history length."),
     "stopping_step": ("positive int", None, "Early-stopping patience (validations without improvement)."),
     # files and caches
     "ilm_cache_dir": ("string or null", None, "Cache of ids, tokenizers, CF factors, backbones; ~ = "

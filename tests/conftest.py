@@ -15,7 +15,8 @@ GENRES = ["action", "comedy", "drama", "horror", "romance", "scifi"]
 
 def write_toy_dataset(folder, name="toy", n_users=40, n_items=30, per_user=12, seed=0, with_text=True,
                       text_fn=None):
-    """Users walk through items with a genre preference, so there is sequential and CF signal to learn."""
+    """Users walk through items with a genre preference, so there is sequential and CF signal to learn.
+    ``per_user``: interactions per user, or a function of the user's number (histories of several lengths)."""
     rng = np.random.default_rng(seed)
     path = os.path.join(folder, name)
     os.makedirs(path, exist_ok=True)
@@ -23,7 +24,8 @@ def write_toy_dataset(folder, name="toy", n_users=40, n_items=30, per_user=12, s
         f.write("user_id:token\titem_id:token\ttimestamp:float\n")
         for u in range(1, n_users + 1):
             start = int(rng.integers(0, n_items))
-            items = [(start + 2 * k + int(rng.integers(0, 2))) % n_items + 1 for k in range(per_user)]
+            count = per_user(u) if callable(per_user) else per_user
+            items = [(start + 2 * k + int(rng.integers(0, 2))) % n_items + 1 for k in range(count)]
             for t, i in enumerate(items):
                 f.write(f"u{u}\ti{i}\t{t}\n")
     if with_text:

@@ -38,13 +38,33 @@ class PromptTrainDataLoader(TrainDataLoader):
 
 
 class PromptFullSortEvalDataLoader(FullSortEvalDataLoader):
+    """``eval_group_by_length``: batches of users with histories of about the same length (the rows are visited by
+    history length, not in the dataset's order), so a batch's prompts are padded to little more than their own
+    length. Metrics do not depend on the order; :func:`in_row_order` puts per-row values back in the dataset's."""
+
     def __init__(self, config, dataset, sampler, prompt_builder, with_slots, shuffle=False):
         self.prompt_builder = prompt_builder
         self.with_slots = with_slots
         super().__init__(config, dataset, sampler, shuffle=shuffle)
+        self.row_order = None
+        if self.is_sequential and config["eval_group_by_length"]:
+            lengths = dataset.inter_feat[dataset.item_list_length_field].numpy()
+            self.row_order = np.argsort(lengths, kind="stable")
 
     def collate_fn(self, index):
+        if self.row_order is not None:
+            index = self.row_order[np.asarray(index, dtype=np.int64)]
         interaction, history_index, positive_u, positive_i = super().collate_fn(index)
         prompts = self.prompt_builder.from_interaction(interaction, self.config, with_slots=self.with_slots)
         interaction.update(Interaction(prompts))
         return interaction, history_index, positive_u, positive_i
+
+
+def in_row_order(loader, values):
+    """``values`` (one per row, collected over ``loader``'s batches in order) in the dataset's row order."""
+    order = getattr(loader, "row_order", None)
+    if order is None:
+        return values
+    restored = np.empty_like(values)
+    restored[order] = values
+    return restored

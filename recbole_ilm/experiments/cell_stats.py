@@ -11,6 +11,7 @@ import time
 import numpy as np
 import torch
 
+from recbole_ilm.data.dataloader import in_row_order
 from recbole_ilm.retrieval.score_fusion import training_counts
 
 
@@ -26,7 +27,7 @@ def target_ranks(trainer, test_data):
         _, scores, positive_u, positive_i = trainer._full_sort_batch_eval(batched)
         ranks.append(ranks_of_targets(scores, positive_u, positive_i).cpu())
         targets.append(positive_i.cpu())
-    return torch.cat(ranks).numpy(), torch.cat(targets).numpy()
+    return in_row_order(test_data, torch.cat(ranks).numpy()), in_row_order(test_data, torch.cat(targets).numpy())
 
 
 def ranks_of_targets(scores, positive_u, positive_i):

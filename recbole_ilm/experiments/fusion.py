@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from recbole_ilm import cli
+from recbole_ilm.data.dataloader import in_row_order
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.experiments.cell_stats import ndcg_at, ndcg_by_popularity, ranks_of_targets
 from recbole_ilm.retrieval.score_fusion import fused, log_popularity
@@ -55,7 +56,8 @@ def fusion_ranks(model, data, weights, priors=(0.0,), prior=None):
                 scores[history_index] = -np.inf
             ranks[(w, b)].append(ranks_of_targets(scores, positive_u, positive_i).cpu())
         targets.append(positive_i.cpu())
-    return {pair: torch.cat(r).numpy() for pair, r in ranks.items()}, torch.cat(targets).numpy(), time.time() - start
+    return ({pair: in_row_order(data, torch.cat(r).numpy()) for pair, r in ranks.items()},
+            in_row_order(data, torch.cat(targets).numpy()), time.time() - start)
 
 
 def pair_name(w, b):
