@@ -13,7 +13,7 @@ from recbole_ilm.data.dataset import create_dataset, data_preparation, uses_prom
 from recbole_ilm.data.prompt_cache import use_prompt_assets
 from recbole_ilm.checkpoint_io import FORMAT, plain, read_checkpoint
 from recbole_ilm.lookup import get_model, get_trainer
-from recbole_ilm.trained_baselines import resolve_named_checkpoints
+from recbole_ilm.trained_baselines import OPTIONS, named_options, resolve_named_checkpoints
 
 
 def run_fingerprint(config):
@@ -89,6 +89,8 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         return run_recbole_ilm(model, dataset, config_file_list, config_dict, saved)
     import torch.multiprocessing as mp
 
+    config_dict = _with_named_checkpoints(model, dataset, config_file_list, config_dict)
+
     # RecBole's init_logger creates ./log/<model> with exists-then-makedirs: ranks racing there crashed one (CI)
     os.makedirs(os.path.join("log", str(model or "ILM")), exist_ok=True)
     queue = mp.get_context("spawn").SimpleQueue()
@@ -104,6 +106,17 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
             raise ILMConfigError(last[len(prefix):]) from None
         raise
     return None if queue.empty() else queue.get()
+
+
+def _with_named_checkpoints(model, dataset, config_file_list, config_dict):
+    """``config_dict`` with the RecBole models that cf_checkpoint / distill_checkpoint name trained (or found) here,
+    once, and given by path: ranks that each trained them would race to write the same cache entry."""
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    if not uses_prompts(config) or not named_options(config):
+        return config_dict
+    init_seed(config["seed"], config["reproducibility"])
+    resolve_named_checkpoints(config, create_dataset(config))
+    return {**(config_dict or {}), **{option: config[option] for option in OPTIONS}}
 
 
 def _share_cpu_threads(nproc):

@@ -65,8 +65,10 @@ def model_options(config):
     import recbole
 
     model_yaml = os.path.join(os.path.dirname(recbole.__file__), "properties", "model", f"{config['model']}.yaml")
-    with open(model_yaml, encoding="utf-8") as f:
-        own = list(yaml.safe_load(f) or {})
+    own = []
+    if os.path.isfile(model_yaml):
+        with open(model_yaml, encoding="utf-8") as f:
+            own = list(yaml.safe_load(f) or {})
     skip = {"checkpoint_dir", "show_progress", "state", "data_path"}
     names = [n for n in own + list(TRAINING_OPTIONS) + list(DATASET_OPTIONS) + list(INHERITED) if n not in skip]
     return {n: config[n] for n in dict.fromkeys(names) if n in config}
@@ -92,14 +94,18 @@ def model_config(run_config, name):
                   config_dict={**inherited, **extra, "checkpoint_dir": run_config["checkpoint_dir"]})
 
 
+def named_options(config):
+    """``{option: RecBole model name}`` of the options of :data:`OPTIONS` that the run reads and that name a model
+    (not a file; a wrong value is left to the option's reader, which reports it)."""
+    names = {option: config[option] for option, used in OPTIONS.items() if option in config and used(config)}
+    return {option: name for option, name in names.items()
+            if name and not os.path.exists(name) and recbole_model_class(name) is not None}
+
+
 def resolve_named_checkpoints(config, dataset):
-    """Replace each option of :data:`OPTIONS` that names a RecBole model by the path of that model's cached
-    checkpoint, training it first if the cache has none. ``dataset`` is the run's dataset (its vocabulary keys
-    the cache)."""
-    for option, used in OPTIONS.items():
-        name = config[option] if option in config else None
-        if not name or not used(config) or os.path.exists(name) or recbole_model_class(name) is None:
-            continue  # unused, a file, or a wrong value that the option's reader reports
+    """Replace each option of :func:`named_options` by the path of that model's cached checkpoint, training it
+    first if the cache has none. ``dataset`` is the run's dataset (its vocabulary keys the cache)."""
+    for option, name in named_options(config).items():
         path = trained_checkpoint(config, dataset, name, option)
         config[option] = path
         config.external_config_dict[option] = path  # what the run's checkpoint records: a reload reads this file
@@ -131,6 +137,10 @@ def trained_checkpoint(run_config, dataset, name, option):
     if os.path.isfile(path):
         logger.info(f"{option}: {name} from the cache, {path}")
         return path
+    if not run_config["single_spec"]:  # ranks that each trained it would race to write the same cache entry
+        raise ILMConfigError(f"{option}: {name} is not in the cache yet and this process is one rank of a "
+                             f"multi-process run; start the run with run_recbole_ilm.py --nproc (it trains {name} "
+                             f"once before the ranks start), or run it once with one process, or give a .pth path")
     logger.info(f"{option}: training RecBole's {name} on {run_config['dataset']} (seed {config['seed']}) for "
                 f"{path}")
     state = random.getstate(), np.random.get_state(), torch.get_rng_state()

@@ -58,3 +58,20 @@ def test_two_process_gloo_run_trains_every_phase(toy):
     saved = os.listdir(config["checkpoint_dir"])
     for phase in ("phase0", "phase1", "phase2"):
         assert any(name.startswith(f"ILM-toy-{phase}-") for name in saved), saved
+
+
+def test_two_process_run_trains_a_named_cf_model_once_before_the_ranks(toy, tmp_path):
+    """cf_checkpoint: SASRec in a two-process run: the launcher trains it once; the ranks only read the cache (a
+    rank asked to train it refuses: the two would race to write one cache entry)."""
+    import glob
+
+    from recbole_ilm.checkpoint_io import read_checkpoint
+    from recbole_ilm.quick_start import run
+
+    config = toy(cf_source="checkpoint", cf_checkpoint="SASRec",
+                 recbole_model_config={"epochs": 1, "hidden_size": 8, "inner_size": 16})
+    result = run(model="MLPAdapter", dataset="toy", config_dict=config, nproc=2, port=str(free_port()))
+    [path] = glob.glob(str(tmp_path / "saved" / "ilm_cache" / "toy" / "recbole-SASRec-*" / "model.pth"))
+    assert "ndcg@10" in result["test_result"]
+    phase2 = [f for f in os.listdir(config["checkpoint_dir"]) if f.startswith("MLPAdapter-toy-phase2-")]
+    assert read_checkpoint(os.path.join(config["checkpoint_dir"], phase2[0]))["config"]["cf_checkpoint"] == path
