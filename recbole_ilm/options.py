@@ -134,6 +134,8 @@ SPEC = {
                             "whole catalogue; evaluation always scores every item)."),
     "item_head_id_embedding": ("bool", None, "item_tokens / hybrid head: a free vector per item, zero at the start, "
                                "added to the item's output embedding."),
+    "item_head_cf": ("bool", None, "item_tokens / hybrid head: a linear map of each item's CF vector (the Q-Former's input), "
+                     "zero at the start, added to the item's output embedding."),
     "item_head_text": ("bool", None, "item_tokens / hybrid head: a linear map of each item's all-MiniLM-L6-v2 "
                        "embedding of item_text_fields, zero at the start, added to the item's output embedding."),
     "item_head_prompt_grad": ("bool", None, "item_tokens head, phase 2: False runs the prompt (its item tokens and "

@@ -123,7 +123,8 @@ class FrozenLLMRecommender(SequentialRecommender):
                                  f"(the plugin's tokenizer: item_); these share {len(prefix)}")
         self.register_buffer("answer_prefix", prefix, persistent=False)
         text = item_text_embeddings(config, dataset) if config["item_head_text"] else None
-        head = ItemTokenHead(self.llm_width, self.cf_item.shape[0] if config["item_head_id_embedding"] else 0, text)
+        head = ItemTokenHead(self.llm_width, self.cf_item.shape[0] if config["item_head_id_embedding"] else 0, text,
+                             self.cf_dim if config["item_head_cf"] else 0)
         if self.hybrid:  # starts as generative retrieval exactly; the head learns what the ids miss
             torch.nn.init.zeros_(head.proj.weight)
         return head
@@ -210,13 +211,13 @@ class FrozenLLMRecommender(SequentialRecommender):
             tokens = self.encode_entities(self.cf_item)
         table = tokens[1:] if items is None else self.encode_entities(self.cf_item[items])
         ids = torch.arange(1, self.cf_item.shape[0], device=self.cf_item.device) if items is None else items
-        mask = batch["prompt_mask"]
+        mask, out_table = batch["prompt_mask"], self.item_head.item_table(table, ids, self.cf_item[ids])
         if self.hybrid:
             embeds = self.embed_prompt(batch, tokens)
             if self.meter is not None:
                 self.meter.add(mask.shape[0], mask.sum())
             log_likelihood, hidden = item_log_likelihoods(self.llm, embeds, mask, self.trie, answer_state=True)
-            return log_likelihood + self.item_head.scores(hidden, self.item_head.item_table(table, ids))
+            return log_likelihood + self.item_head.scores(hidden, out_table)
         prefix = self.answer_prefix.to(mask.device).expand(mask.shape[0], -1)
         mask = torch.cat([mask, torch.ones_like(prefix)], dim=1)
         if self.meter is not None:
@@ -225,7 +226,7 @@ class FrozenLLMRecommender(SequentialRecommender):
         with torch.set_grad_enabled(prompt_grad):  # False: the answer state is a constant of the head's loss
             embeds = torch.cat([self.embed_prompt(batch, tokens), self.llm.get_input_embeddings()(prefix)], dim=1)
             hidden = last_hidden_state(self.llm, embeds, mask, prompt_positions(mask))
-        return self.item_head.scores(hidden, self.item_head.item_table(table, ids))
+        return self.item_head.scores(hidden, out_table)
 
     def head_candidates(self, target):
         """Training with ``item_head_negatives: K``: the batch's targets and K items drawn uniformly (sorted, unique;

@@ -14,6 +14,11 @@ embeddings barely differ (rarely bought ones) get near-identical tokens, which n
 ``item_text_fields``), zero at the start: ``score(u, i) = h_u · (W t̄_i [+ e_i] + V x_i)``. An item bought by few
 users has little CF signal and little training of its own ``e_i``, but its text (brand, category, title) is shared
 with items the head has learnt; ``V`` carries that over (the content features of CoLLM's cold-item view).
+
+``item_head_cf: true`` adds a linear map of each item's CF vector ``c_i`` (the Q-Former's own input: iALS factors or,
+with ``cf_source: checkpoint``, e.g. SASRec's item table), zero at the start: ``score(u, i) = h_u · (W t̄_i + U c_i
+[+ ...])``. The Q-Former squeezes ``c_i`` through a few query tokens; ``U`` hands the head the vector itself, so the
+answer state can score items in the CF model's own geometry (for a trained SASRec: its output layer's).
 """
 
 import torch
@@ -55,7 +60,8 @@ def check_head_options(config):
                              f"popularity_prior: 0")
     if head == "generative":
         for option, what in (("item_head_id_embedding", "a vector per item"),
-                             ("item_head_text", "a map of each item's text embedding")):
+                             ("item_head_text", "a map of each item's text embedding"),
+                             ("item_head_cf", "a map of each item's CF vector")):
             if config[option]:
                 raise ILMConfigError(f"{option} adds {what} to the item-token head's table, but retrieval_head: "
                                      f"generative has no head; use retrieval_head: item_tokens or hybrid, or "
@@ -71,9 +77,10 @@ def check_head_options(config):
 
 
 class ItemTokenHead(nn.Module):
-    def __init__(self, width, n_items=0, text=None):
+    def __init__(self, width, n_items=0, text=None, cf_dim=0):
         """``n_items``: with item_head_id_embedding, the number of item ids (0: none); ``text``: with
-        item_head_text, the items' sentence embeddings ``[n_items, d]`` (None: none)."""
+        item_head_text, the items' sentence embeddings ``[n_items, d]`` (None: none); ``cf_dim``: with item_head_cf,
+        the width of the CF vectors that :meth:`item_table` is given (0: none)."""
         super().__init__()
         self.proj = nn.Linear(width, width, bias=False)
         self.ids = None  # item_head_id_embedding: one free vector per item id (row 0: padding), zero at the start
@@ -85,10 +92,17 @@ class ItemTokenHead(nn.Module):
             self.register_buffer("text", torch.as_tensor(text, dtype=torch.float32))
             self.text_proj = nn.Linear(self.text.shape[1], width, bias=False)
             nn.init.zeros_(self.text_proj.weight)
+        self.cf_proj = None  # item_head_cf: U, zero at the start (the CF vectors are the model's own buffer)
+        if cf_dim:
+            self.cf_proj = nn.Linear(cf_dim, width, bias=False)
+            nn.init.zeros_(self.cf_proj.weight)
 
-    def item_table(self, item_tokens, ids):
-        """``[n, N, D]`` item tokens of the items ``ids`` (``[n]``) -> ``[n, D]`` output embeddings."""
+    def item_table(self, item_tokens, ids, cf=None):
+        """``[n, N, D]`` item tokens of the items ``ids`` (``[n]``) -> ``[n, D]`` output embeddings; ``cf``: the
+        items' CF vectors ``[n, d]`` (used with item_head_cf)."""
         table = self.proj(item_tokens.mean(dim=1))
+        if self.cf_proj is not None:
+            table = table + self.cf_proj(cf)
         if self.ids is not None:
             table = table + self.ids(ids)
         if self.text_proj is not None:
