@@ -1,5 +1,6 @@
 """The benchmark harness in its CPU smoke mode (tiny settings on ml-100k): table, chart, resumability."""
 
+import glob
 import json
 import os
 import subprocess
@@ -47,6 +48,10 @@ def test_benchmark_smoke_writes_table_chart_and_resumes(tmp_path):
     assert os.path.getsize(os.path.join(out, "chart.png")) > 1000
     cell = json.load(open(os.path.join(out, "cells", "ml-100k", "ILM-rand-seed1.json")))
     assert cell["config"]["phase1_epochs"] == 0 and 0 <= cell["test"]["ndcg@10"] <= 1
+    # the SASRec cell's checkpoint is stored where cf_checkpoint: SASRec (same recipe and seed) looks for it
+    [stored] = glob.glob(str(tmp_path / "saved" / "ilm_cache" / "ml-100k" / "recbole-SASRec-*" / "meta.json"))
+    sasrec = json.load(open(os.path.join(out, "cells", "ml-100k", "SASRec-seed1.json")))
+    assert json.load(open(stored))["test"] == sasrec["test"]
     second = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert second.returncode == 0 and second.stdout.count("[done]") == 2 and "[run ]" not in second.stdout
     assert "| SASRec | 1 |" in table and "NDCG@10 by target popularity" in table and " | — |" not in table
