@@ -128,6 +128,8 @@ def _check_trainable(config, option):
 
 
 def trained_checkpoint(run_config, dataset, name, option):
+    """The cached checkpoint of RecBole model ``name`` for this run's data, options and seed; trained first if
+    missing (the run's random state restored afterwards)."""
     logger = getLogger()
     config = model_config(run_config, name)
     _check_trainable(config, option)
