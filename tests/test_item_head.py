@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from helpers import build
+from helpers import build, moved_by_head_addition
 from recbole_ilm.checkpoint_io import read_checkpoint
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.quick_start import run_recbole_ilm
@@ -314,24 +314,8 @@ def test_item_head_text_starts_at_zero_and_adds_the_answer_state_times_v_x_for_e
     torch.testing.assert_close(head.text, torch.as_tensor(embed_sentences(item_texts(ds, config["item_text_fields"]))))
     batch = model._prompt_batch(next(iter(valid))[0])
     with torch.no_grad():
-        start = model.item_head_scores(batch)
-        text_proj, head.text_proj = head.text_proj, None
-        plain = model.item_head_scores(batch)
-        head.text_proj = text_proj
-        torch.testing.assert_close(start, plain)
-        text_proj.weight.normal_()
-        seen, scores = {}, head.scores
-
-        def spy(hidden, table):  # the answer states h_u the head scores with
-            seen["hidden"] = hidden
-            return scores(hidden, table)
-
-        head.scores = spy
-        moved = model.item_head_scores(batch)
-        del head.scores
-        delta = moved[:, 1:] - start[:, 1:]
-        assert (delta.abs() > 1e-6).float().mean() > 0.9  # every item moves, not only some
-        torch.testing.assert_close(delta, seen["hidden"].float() @ text_proj(head.text[1:]).T, atol=1e-4, rtol=1e-4)
+        moved, delta, hidden = moved_by_head_addition(model, batch, "text_proj")
+        torch.testing.assert_close(delta, hidden @ head.text_proj(head.text[1:]).T, atol=1e-4, rtol=1e-4)
         items = torch.tensor([1, 3, 5])
         torch.testing.assert_close(model.item_head_scores(batch, items)[:, 1:], moved[:, items], atol=1e-4, rtol=1e-4)
     for kwargs, words in ((dict(retrieval_head="generative"), "retrieval_head: item_tokens"),
