@@ -12,7 +12,7 @@ from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.data.dataset import create_dataset, data_preparation, uses_prompts
 from recbole_ilm.data.prompt_cache import use_prompt_assets
 from recbole_ilm.checkpoint_io import FORMAT, plain, read_checkpoint
-from recbole_ilm.lookup import get_model, get_trainer
+from recbole_ilm.pipeline import build_model, fit_and_test
 from recbole_ilm.trained_baselines import OPTIONS, named_options, resolve_named_checkpoints
 
 
@@ -35,11 +35,6 @@ def run_fingerprint(config):
             f"config hash {digest}")
 
 
-def _build_model(config, train_data):
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    return get_model(config["model"])(config, train_data._dataset).to(config["device"])
-
-
 def run_recbole_ilm(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, after_test=None):
     """Train and test one model (plugin or RecBole) on one dataset; returns RecBole's result dict (plus
     ``after_test(trainer, train_data, test_data)``'s dict under "after_test" when given)."""
@@ -55,15 +50,8 @@ def run_recbole_ilm(model=None, dataset=None, config_file_list=None, config_dict
     logger.info(dataset)
     if uses_prompts(config):
         resolve_named_checkpoints(config, dataset)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-
-    model = _build_model(config, train_data)
-    logger.info(model)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
-    )
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    trainer, (train_data, _, test_data), best_valid_score, best_valid_result, test_result = fit_and_test(
+        config, dataset, saved=saved, on_model=logger.info)
 
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
@@ -150,11 +138,7 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     dataset = create_dataset(config)
     if uses_prompts(config):
         resolve_named_checkpoints(config, dataset)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    model = _build_model(config, train_data)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
-    test_result = trainer.evaluate(test_data, load_best_model=saved)
+    _, _, best_valid_score, best_valid_result, test_result = fit_and_test(config, dataset, saved=saved, verbose=False)
     return {
         "model": config["model"],
         "best_valid_score": best_valid_score,
@@ -185,7 +169,7 @@ def load_data_and_model(model_file):
     if checkpoint.get("prompts"):  # the checkpoint's own ids and tokenizer, whatever the local cache holds
         use_prompt_assets(config, dataset, checkpoint["prompts"])
     train_data, valid_data, test_data = data_preparation(config, dataset)
-    model = _build_model(config, train_data)
+    model = build_model(config, train_data)
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as e:  # e.g. a checkpoint of another model size or dataset filtering

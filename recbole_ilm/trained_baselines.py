@@ -163,11 +163,11 @@ def trained_checkpoint(run_config, dataset, name, option):
 
 
 def _train(config, fingerprint, option):
-    """Fit and test RecBole model ``config['model']`` as RecBole's quick start does; its result without weights."""
+    """Fit and test RecBole model ``config['model']`` as the quick start does; its result without weights."""
     from recbole.utils import init_seed
 
-    from recbole_ilm.data.dataset import create_dataset, data_preparation
-    from recbole_ilm.lookup import get_model, get_trainer
+    from recbole_ilm.data.dataset import create_dataset
+    from recbole_ilm.pipeline import fit_and_test
 
     start = time.time()
     init_seed(config["seed"], config["reproducibility"])
@@ -175,12 +175,7 @@ def _train(config, fingerprint, option):
     if dataset_fingerprint(dataset) != fingerprint:
         raise ILMConfigError(f"{option}: RecBole's {config['model']} sees other users/items than this run "
                              f"(recbole_model_config must not change the dataset's filtering)")
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(config["seed"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    _, valid = trainer.fit(train_data, valid_data, saved=True, show_progress=False)
-    test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+    trainer, _, _, valid, test = fit_and_test(config, dataset)
     return {"model": config["model"], "seed": config["seed"], "valid": {k: float(v) for k, v in valid.items()},
             "test": {k: float(v) for k, v in test.items()}, "seconds": round(time.time() - start, 1),
             "saved_model_file": trainer.saved_model_file}
