@@ -1,5 +1,7 @@
 """Collaborative-filtering embeddings: the Q-Former's input. ``get_cf_embeddings`` picks the configured source."""
 
+import torch
+
 from recbole_ilm.cf.external import checkpoint_embeddings, file_embeddings
 from recbole_ilm.cf.ials import ials_embeddings, training_matrix
 from recbole_ilm.errors import ILMConfigError
@@ -19,3 +21,15 @@ def get_cf_embeddings(config, train_dataset):
     if not config["cf_embedding_file"]:
         raise ILMConfigError("cf_source: file needs cf_embedding_file: <path to .npy or .npz>")
     return file_embeddings(config["cf_embedding_file"], train_dataset.item_num, train_dataset.user_num, matrix)
+
+
+def normalised_table(table):
+    """CF table scaled so that its non-empty rows have unit mean norm (keeps the geometry, fixes the scale)."""
+    table = torch.as_tensor(table, dtype=torch.float32)
+    return table / table_scale(table)
+
+
+def table_scale(table):
+    """The mean norm of a table's non-empty rows (1 if none): what :func:`normalised_table` divides by."""
+    norms = torch.as_tensor(table, dtype=torch.float32).norm(dim=1)
+    return norms[norms > 0].mean() if (norms > 0).any() else torch.tensor(1.0)

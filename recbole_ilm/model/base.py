@@ -17,25 +17,18 @@ import torch.nn.functional as F
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 
-from recbole_ilm.cf import get_cf_embeddings
+from recbole_ilm.cf import get_cf_embeddings, normalised_table
 from recbole_ilm.data.item_text import item_text_embeddings
 from recbole_ilm.data.prompt_cache import get_prompt_builder
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.retrieval.interleave import interleave
 from recbole_ilm.llm.backbone import (build_backbone, freeze, last_hidden_state, load_causal_lm, prompt_positions,
                                       run_llm)
-from recbole_ilm.retrieval.distill import distillation_loss, with_teacher_picks
+from recbole_ilm.retrieval.distill import check_user_distillation
+from recbole_ilm.retrieval.head_loss import head_loss
 from recbole_ilm.retrieval.item_head import ItemTokenHead, check_head_options, shared_prefix
 from recbole_ilm.retrieval.score_fusion import fused, log_popularity
 from recbole_ilm.retrieval.scoring import IdTrie, beam_search, item_log_likelihoods, score_all_items
-
-
-def normalised_table(table):
-    """CF table scaled so that its non-empty rows have unit mean norm (keeps the geometry, fixes the scale)."""
-    table = torch.as_tensor(table, dtype=torch.float32)
-    norms = table.norm(dim=1)
-    mean = norms[norms > 0].mean() if (norms > 0).any() else torch.tensor(1.0)
-    return table / mean
 
 
 def causal_lm_loss(logits, ids, mask):
@@ -88,7 +81,9 @@ class FrozenLLMRecommender(SequentialRecommender):
 
     def set_teacher(self, teacher):
         """A frozen RecBole model whose full-catalogue scores phase 2 distils (:mod:`recbole_ilm.retrieval.distill`);
-        kept out of the module tree, so it is neither trained nor saved."""
+        kept out of the module tree, so it is neither trained nor saved. Refuses a teacher that distill_user_weight
+        cannot use (:func:`check_user_distillation`)."""
+        check_user_distillation(self.config, teacher, self.cf_item if self.uses_item_slots else None)
         if teacher is not None:
             teacher = teacher.to(self.device)
             teacher.device = self.device  # RecBole models make some tensors on their config's device
@@ -201,11 +196,11 @@ class FrozenLLMRecommender(SequentialRecommender):
             self.__dict__["_item_tokens_memo"] = (key, self.encode_entities(self.cf_item))
         return self._item_tokens_memo[1]
 
-    def item_head_scores(self, batch, items=None):
+    def item_head_scores(self, batch, items=None, with_hidden=False):
         """``[B, n + 1]`` item-token head scores of every item (one LLM pass; see ``retrieval_head``); hybrid: plus
         each id's exact log-likelihood (the trie walk, whose first step is the head's answer position). ``items``
         (sorted ids, training with ``item_head_negatives``): only those columns, ``[B, len(items) + 1]``, and only
-        their tokens (and the prompts' own) are encoded."""
+        their tokens (and the prompts' own) are encoded. ``with_hidden``: ``(scores, answer states [B, D])``."""
         tokens = self.evaluation_item_tokens()
         if tokens is None and items is None:
             tokens = self.encode_entities(self.cf_item)
@@ -217,7 +212,8 @@ class FrozenLLMRecommender(SequentialRecommender):
             if self.meter is not None:
                 self.meter.add(mask.shape[0], mask.sum())
             log_likelihood, hidden = item_log_likelihoods(self.llm, embeds, mask, self.trie, answer_state=True)
-            return log_likelihood + self.item_head.scores(hidden, out_table)
+            scores = log_likelihood + self.item_head.scores(hidden, out_table)
+            return (scores, hidden) if with_hidden else scores
         prefix = self.answer_prefix.to(mask.device).expand(mask.shape[0], -1)
         mask = torch.cat([mask, torch.ones_like(prefix)], dim=1)
         if self.meter is not None:
@@ -226,7 +222,8 @@ class FrozenLLMRecommender(SequentialRecommender):
         with torch.set_grad_enabled(prompt_grad):  # False: the answer state is a constant of the head's loss
             embeds = torch.cat([self.embed_prompt(batch, tokens), self.llm.get_input_embeddings()(prefix)], dim=1)
             hidden = last_hidden_state(self.llm, embeds, mask, prompt_positions(mask))
-        return self.item_head.scores(hidden, out_table)
+        scores = self.item_head.scores(hidden, out_table)
+        return (scores, hidden) if with_hidden else scores
 
     def head_candidates(self, target):
         """Training with ``item_head_negatives: K``: the batch's targets and K items drawn uniformly (sorted, unique;
@@ -239,24 +236,8 @@ class FrozenLLMRecommender(SequentialRecommender):
     # ------------------------------------------------------------------ RecBole API
     def calculate_loss(self, interaction):
         batch = self._prompt_batch(interaction)
-        if self.phase != 0 and self.item_head is not None:
-            target = interaction[self.ITEM_ID].to(self.device)
-            teacher = None
-            if self.teacher is not None:
-                with torch.no_grad():
-                    teacher = self.teacher.full_sort_predict(interaction.to(self.device)).view(target.shape[0], -1)
-            items, sampled = self.head_candidates(target), None
-            if items is not None and teacher is not None and self.config["distill_top_items"]:
-                items, sampled = with_teacher_picks(items, teacher, self.config["distill_top_items"])
-            scores = self.item_head_scores(batch, items)
-            ce_scores = scores if sampled is None else scores.masked_fill(~sampled, float("-inf"))
-            loss = F.cross_entropy(ce_scores, target if items is None else torch.searchsorted(items, target) + 1)
-            if teacher is not None:
-                if items is not None:  # the teacher's distribution over the same columns
-                    teacher = torch.cat([teacher[:, :1], teacher[:, items]], dim=1)
-                loss = loss + self.config["distill_weight"] * distillation_loss(
-                    scores, teacher, self.config["distill_temperature"])
-            return loss
+        if self.phase != 0 and self.item_head is not None:  # cross-entropy over the catalogue (+ distillation)
+            return head_loss(self, batch, interaction.to(self.device))
         prompt_embeds = self.embed_prompt(batch)
         target = batch["target_ids"]
         length = target.shape[1]

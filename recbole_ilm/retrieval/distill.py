@@ -13,11 +13,19 @@ columns (on Beauty's seed-2020 GRU4Rec, the targets plus 1,024 uniform draws hol
 its own top 20 per row 0.240: docs/quality/teacher_columns.py, docs/results.md). Distilling these logits, rather than
 the user vector itself, needs no projection between the two models' spaces and works for any RecBole sequential
 model.
+
+``distill_user_weight`` (with ``item_head_cf`` and the teacher's own checkpoint as ``cf_checkpoint``) distils the
+teacher's user vector itself, LLM-SRec's representation distillation tied to the head: the head's CF term scores
+``h_u · U c_i = (Uᵀ h_u) · c_i`` with ``c_i = E_i / m`` (the teacher's item table ``E`` in the model's CF scale ``m``),
+so ``Uᵀ h_u`` is regressed onto ``m s_u``, where ``s_u`` is the teacher's user vector (``s_u · E_i`` its scores). At
+zero loss that term scores every item exactly as the teacher does, rarely bought ones included, where the KL over a
+few sampled columns says little about them.
 """
 
 import torch
 import torch.nn.functional as F
 
+from recbole_ilm.cf import normalised_table, table_scale
 from recbole_ilm.checkpoint_io import read_checkpoint
 from recbole_ilm.compat import disable_recbole_anomaly_mode
 from recbole_ilm.errors import ILMConfigError
@@ -42,17 +50,67 @@ def with_teacher_picks(items, teacher, top):
     return merged, keep.unsqueeze(0)
 
 
+def user_distillation_loss(student, teacher_user, scale):
+    """``‖student − m s‖² / mean ‖m s‖²``, mean over rows: ``[B, d]`` student user vectors (``Uᵀ h_u``) against the
+    teacher's ``[B, d]`` user vectors ``s`` in the CF table's scale ``m``; relative, so its weight does not depend on
+    the teacher's norms (1 = predicting zero)."""
+    target = teacher_user.float() * scale
+    return ((student.float() - target) ** 2).sum(1).mean() / (target ** 2).sum(1).mean().clamp_min(1e-12)
+
+
+def teacher_user_vectors(teacher, interaction):
+    """``[B, d]``: the teacher's user vectors for the batch's histories (its ``forward``)."""
+    return teacher.forward(interaction[teacher.ITEM_SEQ], interaction[teacher.ITEM_SEQ_LEN])
+
+
+def teacher_item_scale(teacher):
+    """``m``: what the model's CF table divides the teacher's item table by (see :func:`normalised_table`)."""
+    return table_scale(teacher.item_embedding.weight.detach()).to(teacher.item_embedding.weight.device)
+
+
+def check_user_distillation(config, teacher, cf_item):
+    """Refuse ``distill_user_weight`` where the head's CF term cannot stand for the teacher's scores: a teacher that
+    does not score by user vector · item table, or a CF table that is not the teacher's item table."""
+    if not config["distill_user_weight"] or teacher is None:
+        return
+    name = type(teacher).__name__
+    table = getattr(teacher, "item_embedding", None)
+    fix = "use distill_user_weight: 0 (the score distillation, distill_weight, works with any teacher)"
+    if not isinstance(table, torch.nn.Embedding):
+        raise ILMConfigError(f"distill_user_weight distils the teacher's user vector against its item table, but "
+                             f"{name} has no item_embedding table; {fix}")
+    from recbole.data.interaction import Interaction
+
+    length = config["MAX_ITEM_LIST_LENGTH"]
+    seq = torch.zeros(2, length, dtype=torch.long)
+    seq[0, :3], seq[1, :1] = torch.tensor([1, 2, 1]), 2
+    probe = Interaction({teacher.ITEM_SEQ: seq, teacher.ITEM_SEQ_LEN: torch.tensor([3, 1])}).to(table.weight.device)
+    with torch.no_grad():
+        scores = teacher.full_sort_predict(probe).view(2, -1)
+        by_vector = teacher_user_vectors(teacher, probe) @ table.weight.T
+    if scores.shape != by_vector.shape or not torch.allclose(scores, by_vector, rtol=1e-4, atol=1e-5):
+        raise ILMConfigError(f"distill_user_weight needs a teacher whose scores are its user vector times its item "
+                             f"table (SASRec, GRU4Rec, ...); {name}'s are not; {fix}")
+    mine = normalised_table(table.weight.detach().cpu())
+    if mine.shape != cf_item.shape or not torch.allclose(mine, cf_item.detach().cpu(), rtol=1e-4, atol=1e-6):
+        raise ILMConfigError(f"distill_user_weight ties the teacher's user vector to the head's CF term, so the CF "
+                             f"vectors must be the teacher's item table: set cf_source: checkpoint and cf_checkpoint "
+                             f"to distill_checkpoint's value ({config['distill_checkpoint']}), or {fix}")
+
+
 def load_teacher(config, dataset):
-    """The frozen RecBole model of ``distill_checkpoint`` (None when ``distill_weight`` is 0)."""
-    path, weight = config["distill_checkpoint"], config["distill_weight"]
+    """The frozen RecBole model of ``distill_checkpoint`` (None when ``distill_weight`` and ``distill_user_weight``
+    are 0)."""
+    path, weight = config["distill_checkpoint"], config["distill_weight"] or config["distill_user_weight"]
     if not weight:
         return None
+    option = "distill_weight" if config["distill_weight"] else "distill_user_weight"
     if not path:
-        raise ILMConfigError("distill_weight > 0 needs distill_checkpoint: a RecBole sequential model's checkpoint "
+        raise ILMConfigError(f"{option} > 0 needs distill_checkpoint: a RecBole sequential model's checkpoint "
                              "(e.g. saved/GRU4Rec-<dataset>-<time>.pth from run_recbole_ilm.py -m GRU4Rec) or its "
                              "name (GRU4Rec: trained here once and cached)")
     if config["retrieval_head"] == "generative":
-        raise ILMConfigError("distill_weight > 0 distils scores over the whole catalogue: use retrieval_head: "
+        raise ILMConfigError(f"{option} > 0 distils a teacher over the whole catalogue: use retrieval_head: "
                              "item_tokens or hybrid")
     try:
         checkpoint = read_checkpoint(path)
