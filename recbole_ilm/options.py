@@ -149,8 +149,8 @@ SPEC = {
                          "the fusion tool's --priors)."),
     "distill_weight": ("non-negative number", None, "Weight of the distillation loss in phase 2 (0 = off)."),
     "distill_temperature": ("positive number", None, "Softmax temperature of the distillation loss."),
-    "distill_user_weight": ("non-negative number", None, "Phase 2 with item_head_cf and the teacher as cf_checkpoint: "
-                            "weight of the teacher's user vector regressed from the head's CF map (0 = off)."),
+    "distill_user_weight": ("non-negative number", None, "Phase 2 with item_head_cf and cf_source: checkpoint: weight "
+                            "of the cf_checkpoint model's user vector regressed from the head's CF map (0 = off)."),
     "distill_top_items": ("non-negative int", None, "Phase 2 with item_head_negatives and distillation: each row's "
                           "this many highest teacher-scored items join the distillation's columns, not the "
                           "cross-entropy's (0 = off)."),

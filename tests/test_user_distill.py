@@ -1,6 +1,7 @@
-"""distill_user_weight: the teacher's user vector regressed from the item head's CF map (retrieval/distill.py,
-retrieval/head_loss.py). With item_head_cf the head scores h_u · U c_i = (Uᵀ h_u) · c_i; c_i is the teacher's item
-table in the model's CF scale, so Uᵀ h_u = m s_u makes that term the teacher's own scores."""
+"""distill_user_weight: the CF model's user vector regressed from the item head's CF map (retrieval/distill.py,
+retrieval/head_loss.py). With item_head_cf the head scores h_u · U c_i = (Uᵀ h_u) · c_i; with cf_source: checkpoint
+c_i is that model's item table in the plugin's CF scale, so Uᵀ h_u = m s_u makes the term the CF model's own scores.
+The score distillation's teacher (distill_checkpoint) is another model."""
 
 import pytest
 import torch
@@ -10,8 +11,8 @@ from helpers import build
 from recbole_ilm.cf import normalised_table, table_scale
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.quick_start import run_recbole_ilm
-from recbole_ilm.retrieval.distill import (check_user_distillation, distillation_loss, load_teacher,
-                                           teacher_item_scale, teacher_user_vectors, user_distillation_loss)
+from recbole_ilm.retrieval.distill import (check_user_teacher, distillation_loss, load_teachers, teacher_item_scale,
+                                           teacher_user_vectors, user_distillation_loss)
 
 
 def test_user_distillation_loss_by_hand():
@@ -44,18 +45,25 @@ def sasrec(toy):
     return run_recbole_ilm(model="SASRec", dataset="toy", config_dict=toy(epochs=1))["saved_model_file"]
 
 
-def user_distilled(toy, teacher_path, **overrides):
+@pytest.fixture()
+def gru4rec(toy):
+    return run_recbole_ilm(model="GRU4Rec", dataset="toy", config_dict=toy(epochs=1))["saved_model_file"]
+
+
+def user_distilled(toy, cf_path, teacher_path, **overrides):
     return toy(**{"retrieval_head": "item_tokens", "item_head_cf": True, "cf_source": "checkpoint",
-                  "cf_checkpoint": teacher_path, "distill_checkpoint": teacher_path, "distill_weight": 0.5,
+                  "cf_checkpoint": cf_path, "distill_checkpoint": teacher_path, "distill_weight": 0.5,
                   "distill_user_weight": 0.7, **overrides})
 
 
 @pytest.mark.parametrize("negatives", [0, 6])
-def test_phase2_loss_adds_the_weighted_user_term(toy, sasrec, negatives):
-    config, ds, (train, valid, test), model = build("ILM", user_distilled(toy, sasrec, item_head_negatives=negatives))
-    teacher = load_teacher(config, train._dataset)
-    check_user_distillation(config, teacher, model.cf_item)
-    model.set_teacher(teacher)
+def test_phase2_loss_adds_the_weighted_user_term(toy, sasrec, gru4rec, negatives):
+    """KL against GRU4Rec's scores (distill_checkpoint), the user term against SASRec's user vector (cf_checkpoint)."""
+    config, ds, (train, valid, test), model = build("ILM", user_distilled(toy, sasrec, gru4rec,
+                                                                          item_head_negatives=negatives))
+    teacher, cf_model = load_teachers(config, train._dataset)
+    assert type(teacher).__name__ == "GRU4Rec" and type(cf_model).__name__ == "SASRec"
+    model.set_teacher(teacher, cf_model)
     model.eval()
     inter = next(iter(train))
 
@@ -69,7 +77,7 @@ def test_phase2_loss_adds_the_weighted_user_term(toy, sasrec, negatives):
         scores, hidden = model.item_head_scores(model._prompt_batch(inter), with_hidden=True)
         ce = F.cross_entropy(scores[:, columns], target)
         kd = distillation_loss(scores[:, columns], teacher.full_sort_predict(inter).view(len(inter), -1)[:, columns])
-        user = teacher_user_vectors(teacher, inter) * teacher_item_scale(teacher)
+        user = teacher_user_vectors(cf_model, inter) * teacher_item_scale(cf_model)
         return loss, ce, kd, hidden @ model.item_head.cf_proj.weight, user
 
     with torch.no_grad():
@@ -84,7 +92,9 @@ def test_phase2_loss_adds_the_weighted_user_term(toy, sasrec, negatives):
 
 
 def test_a_user_distilled_run_trains_and_moves_u(toy, sasrec):
-    result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=user_distilled(toy, sasrec))
+    """Only the user term (no score distillation): its teacher is the CF model alone."""
+    result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=user_distilled(
+        toy, sasrec, None, distill_weight=0.0))
     assert set(result["test_result"]) >= {"ndcg@10"}
     from recbole_ilm.checkpoint_io import read_checkpoint
     state = read_checkpoint(result["saved_model_file"])["state_dict"]
@@ -93,21 +103,29 @@ def test_a_user_distilled_run_trains_and_moves_u(toy, sasrec):
 
 @pytest.mark.parametrize("overrides, words", [
     ({"item_head_cf": False}, ["distill_user_weight", "item_head_cf: True"]),
-    ({"cf_source": "ials"}, ["distill_user_weight", "cf_checkpoint", "cf_source: checkpoint"]),
-    ({"distill_checkpoint": None}, ["distill_user_weight", "distill_checkpoint"]),
+    ({"cf_source": "ials"}, ["distill_user_weight", "cf_source: checkpoint", "cf_checkpoint"]),
 ])
 def test_bad_user_distillation_settings_stop_the_run_before_training(toy, sasrec, overrides, words):
-    cfg = user_distilled(toy, sasrec, distill_weight=0.0, **overrides)
+    cfg = user_distilled(toy, sasrec, None, distill_weight=0.0, **overrides)
     with pytest.raises(ILMConfigError) as err:
         run_recbole_ilm(model="ILM", dataset="toy", config_dict=cfg)
     assert all(w in str(err.value) for w in words), str(err.value)
 
 
-def test_a_teacher_that_does_not_score_by_its_user_vector_is_refused(toy, sasrec):
-    config, ds, (train, valid, test), model = build("ILM", user_distilled(toy, sasrec))
-    teacher = load_teacher(config, train._dataset)
-    check_user_distillation(config, teacher, model.cf_item)  # SASRec: user vector · item table
-    plain = teacher.full_sort_predict
-    teacher.full_sort_predict = lambda interaction: plain(interaction) + 1.0
-    with pytest.raises(ILMConfigError, match="user vector times its item table"):
-        check_user_distillation(config, teacher, model.cf_item)
+def test_a_cf_model_that_does_not_score_by_its_user_vector_is_refused(toy, sasrec):
+    config, ds, (train, valid, test), model = build("ILM", user_distilled(toy, sasrec, None, distill_weight=0.0))
+    _, cf_model = load_teachers(config, train._dataset)
+    check_user_teacher(config, cf_model, model.cf_item)  # SASRec: user vector · item table
+    plain = cf_model.full_sort_predict
+    cf_model.full_sort_predict = lambda interaction: plain(interaction) + 1.0
+    with pytest.raises(ILMConfigError, match="user vector times"):
+        model.set_teacher(None, cf_model)
+
+
+def test_an_item_table_other_than_the_cf_table_is_refused(toy, sasrec):
+    config, ds, (train, valid, test), model = build("ILM", user_distilled(toy, sasrec, None, distill_weight=0.0))
+    _, cf_model = load_teachers(config, train._dataset)
+    with torch.no_grad():
+        cf_model.item_embedding.weight[3] += 1.0
+    with pytest.raises(ILMConfigError, match="not this model's CF table"):
+        model.set_teacher(None, cf_model)

@@ -1,13 +1,14 @@
-"""How close an item-token head's CF term comes to the teacher it was distilled from (distill_user_weight).
+"""How close an item-token head's CF term comes to the CF model's own scores (distill_user_weight).
 
-    python docs/quality/user_term.py --checkpoint <phase-2 .pth of a run with item_head_cf and cf_checkpoint =
-        distill_checkpoint> [--split test]
+    python docs/quality/user_term.py --checkpoint <phase-2 .pth of a run with item_head_cf and cf_source: checkpoint
+        (a RecBole sequential model's item table)> [--split test]
 
-With ``item_head_cf`` the head scores ``h_u · (W t̄_i + U c_i + e_i)``; the CF term ``(Uᵀ h_u) · c_i`` is in the
-teacher's own geometry when ``c_i`` is the teacher's item table (in the model's CF scale ``m``). Over every row of the
-split this prints: the relative squared error ``‖Uᵀ h_u − m s_u‖² / mean ‖m s_u‖²`` (``s_u``: the teacher's user
-vector; 1 = predicting zero), the mean cosine between the two, and NDCG@10 (RecBole's masking of the user's history) of
-the full head, of the CF term alone, and of the teacher, with their popularity thirds.
+With ``item_head_cf`` the head scores ``h_u · (W t̄_i + U c_i + e_i)``; the CF term ``(Uᵀ h_u) · c_i`` is in the CF
+model's own geometry (``c_i``: its item table in the plugin's CF scale ``m``), whether or not the run distilled its
+user vector (``distill_user_weight``). Over every row of the split this prints: the relative squared error
+``‖Uᵀ h_u − m s_u‖² / mean ‖m s_u‖²`` (``s_u``: the CF model's user vector; 1 = predicting zero), the mean cosine
+between the two, and NDCG@10 (RecBole's masking of the user's history) of the full head, of the CF term alone, and of
+the CF model itself, with their popularity thirds.
 """
 
 import argparse
@@ -19,7 +20,7 @@ import recbole_ilm  # noqa: F401  (RecBole compatibility fixes before RecBole is
 from recbole_ilm.data.dataloader import in_row_order
 from recbole_ilm.experiments.cell_stats import ndcg_at, ndcg_by_popularity, ranks_of_targets
 from recbole_ilm.quick_start import load_data_and_model
-from recbole_ilm.retrieval.distill import load_teacher, teacher_item_scale, teacher_user_vectors
+from recbole_ilm.retrieval.distill import load_user_teacher, teacher_item_scale, teacher_user_vectors
 
 
 @torch.no_grad()
@@ -29,12 +30,12 @@ def main():
     parser.add_argument("--split", default="test", choices=["valid", "test"])
     args = parser.parse_args()
     config, model, _, train_data, valid_data, test_data = load_data_and_model(args.checkpoint)
-    config["distill_weight"] = config["distill_weight"] or 1.0  # load the teacher even if only the user term used it
-    teacher = load_teacher(config, train_data._dataset)
+    config["distill_user_weight"] = config["distill_user_weight"] or 1.0  # the cf_checkpoint model, also without it
+    teacher = load_user_teacher(config, train_data._dataset)
     model.eval()
     scale = teacher_item_scale(teacher)
     data = test_data if args.split == "test" else valid_data
-    ranks = {"head": [], "cf term": [], "teacher": []}
+    ranks = {"head": [], "cf term": [], "CF model": []}
     errors, norms, cosines, targets = [], [], [], []
     cf = model.cf_item[1:]
     for interaction, history_index, positive_u, positive_i in data:
@@ -46,7 +47,7 @@ def main():
         norms.append((target ** 2).sum(1))
         cosines.append(torch.nn.functional.cosine_similarity(student, target, dim=1))
         term = torch.cat([torch.full((len(student), 1), -np.inf), student @ cf.T], dim=1)
-        for name, scores in (("head", head), ("cf term", term), ("teacher", teacher.full_sort_predict(interaction))):
+        for name, scores in (("head", head), ("cf term", term), ("CF model", teacher.full_sort_predict(interaction))):
             scores = scores.view(len(student), -1).clone()
             scores[:, 0] = -np.inf
             if history_index is not None:

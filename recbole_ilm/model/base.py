@@ -24,7 +24,7 @@ from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.retrieval.interleave import interleave
 from recbole_ilm.llm.backbone import (build_backbone, freeze, last_hidden_state, load_causal_lm, prompt_positions,
                                       run_llm)
-from recbole_ilm.retrieval.distill import check_user_distillation
+from recbole_ilm.retrieval.distill import check_user_teacher
 from recbole_ilm.retrieval.head_loss import head_loss
 from recbole_ilm.retrieval.item_head import ItemTokenHead, check_head_options, shared_prefix
 from recbole_ilm.retrieval.score_fusion import fused, log_popularity
@@ -75,19 +75,21 @@ class FrozenLLMRecommender(SequentialRecommender):
             self.register_buffer("log_popularity", log_popularity(dataset), persistent=False)
         self.phase = 2
         self.meter = None  # set by the trainer while it measures throughput (examples and tokens seen)
-        self.teacher = None  # set by the trainer for distillation (distill_weight > 0); never a submodule
+        self.teacher = self.user_teacher = None  # set by the trainer for distillation; never submodules
         self.__dict__["_item_tokens_memo"] = None
         freeze(self.llm)
 
-    def set_teacher(self, teacher):
-        """A frozen RecBole model whose full-catalogue scores phase 2 distils (:mod:`recbole_ilm.retrieval.distill`);
-        kept out of the module tree, so it is neither trained nor saved. Refuses a teacher that distill_user_weight
-        cannot use (:func:`check_user_distillation`)."""
-        check_user_distillation(self.config, teacher, self.cf_item if self.uses_item_slots else None)
-        if teacher is not None:
-            teacher = teacher.to(self.device)
-            teacher.device = self.device  # RecBole models make some tensors on their config's device
-        self.__dict__["teacher"] = teacher
+    def set_teacher(self, teacher, user_teacher=None):
+        """Frozen RecBole models that phase 2 distils (:mod:`recbole_ilm.retrieval.distill`): ``teacher``'s
+        catalogue scores (distill_weight) and ``user_teacher``'s user vector (distill_user_weight: the cf_checkpoint
+        model, checked against this model's CF table); kept out of the module tree, neither trained nor saved."""
+        if user_teacher is not None:
+            check_user_teacher(self.config, user_teacher, self.cf_item)
+        for name, model in (("teacher", teacher), ("user_teacher", user_teacher)):
+            if model is not None:
+                model = model.to(self.device)
+                model.device = self.device  # RecBole models make some tensors on their config's device
+            self.__dict__[name] = model
 
     def _check_context(self, config):
         """Refuse, before any training, prompts longer than the LLM's context."""

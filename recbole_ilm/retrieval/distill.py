@@ -14,12 +14,13 @@ its own top 20 per row 0.240: docs/quality/teacher_columns.py, docs/results.md).
 the user vector itself, needs no projection between the two models' spaces and works for any RecBole sequential
 model.
 
-``distill_user_weight`` (with ``item_head_cf`` and the teacher's own checkpoint as ``cf_checkpoint``) distils the
-teacher's user vector itself, LLM-SRec's representation distillation tied to the head: the head's CF term scores
-``h_u · U c_i = (Uᵀ h_u) · c_i`` with ``c_i = E_i / m`` (the teacher's item table ``E`` in the model's CF scale ``m``),
-so ``Uᵀ h_u`` is regressed onto ``m s_u``, where ``s_u`` is the teacher's user vector (``s_u · E_i`` its scores). At
-zero loss that term scores every item exactly as the teacher does, rarely bought ones included, where the KL over a
-few sampled columns says little about them.
+``distill_user_weight`` (with ``item_head_cf`` and ``cf_source: checkpoint``) distils a user vector, LLM-SRec's
+representation distillation tied to the head, from the CF model itself: the model whose item table the CF vectors
+are (``cf_checkpoint``, a RecBole sequential model such as SASRec), independent of ``distill_checkpoint``. The head's
+CF term scores ``h_u · U c_i = (Uᵀ h_u) · c_i`` with ``c_i = E_i / m`` (that model's item table ``E`` in the plugin's CF
+scale ``m``), so ``Uᵀ h_u`` is regressed onto ``m s_u``, where ``s_u`` is the CF model's user vector (``s_u · E_i`` its
+scores). At zero loss that term scores every item exactly as the CF model does, rarely bought ones included, where
+the KL over a few sampled columns says little about them.
 """
 
 import torch
@@ -68,54 +69,70 @@ def teacher_item_scale(teacher):
     return table_scale(teacher.item_embedding.weight.detach()).to(teacher.item_embedding.weight.device)
 
 
-def check_user_distillation(config, teacher, cf_item):
-    """Refuse ``distill_user_weight`` where the head's CF term cannot stand for the teacher's scores: a teacher that
-    does not score by user vector · item table, or a CF table that is not the teacher's item table."""
-    if not config["distill_user_weight"] or teacher is None:
-        return
-    name = type(teacher).__name__
-    table = getattr(teacher, "item_embedding", None)
+def check_user_teacher(config, teacher, cf_item):
+    """Refuse ``distill_user_weight``'s teacher (the ``cf_checkpoint`` model) where the head's CF term cannot stand for
+    its scores: scores that are not user vector · item table, or an item table that is not the model's CF table."""
+    name, table = type(teacher).__name__, getattr(teacher, "item_embedding", None)
     fix = "use distill_user_weight: 0 (the score distillation, distill_weight, works with any teacher)"
     if not isinstance(table, torch.nn.Embedding):
-        raise ILMConfigError(f"distill_user_weight distils the teacher's user vector against its item table, but "
+        raise ILMConfigError(f"distill_user_weight distils cf_checkpoint's user vector against its item table, but "
                              f"{name} has no item_embedding table; {fix}")
     from recbole.data.interaction import Interaction
 
-    length = config["MAX_ITEM_LIST_LENGTH"]
-    seq = torch.zeros(2, length, dtype=torch.long)
+    seq = torch.zeros(2, config["MAX_ITEM_LIST_LENGTH"], dtype=torch.long)
     seq[0, :3], seq[1, :1] = torch.tensor([1, 2, 1]), 2
     probe = Interaction({teacher.ITEM_SEQ: seq, teacher.ITEM_SEQ_LEN: torch.tensor([3, 1])}).to(table.weight.device)
     with torch.no_grad():
         scores = teacher.full_sort_predict(probe).view(2, -1)
         by_vector = teacher_user_vectors(teacher, probe) @ table.weight.T
     if scores.shape != by_vector.shape or not torch.allclose(scores, by_vector, rtol=1e-4, atol=1e-5):
-        raise ILMConfigError(f"distill_user_weight needs a teacher whose scores are its user vector times its item "
-                             f"table (SASRec, GRU4Rec, ...); {name}'s are not; {fix}")
+        raise ILMConfigError(f"distill_user_weight needs a cf_checkpoint model whose scores are its user vector times "
+                             f"its item table (SASRec, GRU4Rec, ...); {name}'s are not; {fix}")
     mine = normalised_table(table.weight.detach().cpu())
     if mine.shape != cf_item.shape or not torch.allclose(mine, cf_item.detach().cpu(), rtol=1e-4, atol=1e-6):
-        raise ILMConfigError(f"distill_user_weight ties the teacher's user vector to the head's CF term, so the CF "
-                             f"vectors must be the teacher's item table: set cf_source: checkpoint and cf_checkpoint "
-                             f"to distill_checkpoint's value ({config['distill_checkpoint']}), or {fix}")
+        raise ILMConfigError(f"distill_user_weight: cf_checkpoint's item table is not this model's CF table "
+                             f"(cf_item_param picks another table?); {fix}")
+
+
+def load_user_teacher(config, dataset):
+    """``distill_user_weight``'s teacher: the frozen RecBole sequential model of ``cf_checkpoint`` (None when the
+    weight is 0)."""
+    if not config["distill_user_weight"]:
+        return None
+    if config["cf_source"] != "checkpoint" or not config["cf_checkpoint"]:
+        raise ILMConfigError("distill_user_weight distils the user vector of the model whose item table the CF "
+                             "vectors are: set cf_source: checkpoint and cf_checkpoint to a RecBole sequential model "
+                             "(e.g. SASRec, trained here once and cached), or distill_user_weight: 0")
+    return load_sequential(config, dataset, config["cf_checkpoint"], "cf_checkpoint")
+
+
+def load_teachers(config, dataset):
+    """``(teacher, user_teacher)`` for :meth:`set_teacher`: distill_checkpoint's and cf_checkpoint's models (None
+    where their weight is 0)."""
+    return load_teacher(config, dataset), load_user_teacher(config, dataset)
 
 
 def load_teacher(config, dataset):
-    """The frozen RecBole model of ``distill_checkpoint`` (None when ``distill_weight`` and ``distill_user_weight``
-    are 0)."""
-    path, weight = config["distill_checkpoint"], config["distill_weight"] or config["distill_user_weight"]
+    """The frozen RecBole model of ``distill_checkpoint`` (None when ``distill_weight`` is 0)."""
+    path, weight = config["distill_checkpoint"], config["distill_weight"]
     if not weight:
         return None
-    option = "distill_weight" if config["distill_weight"] else "distill_user_weight"
     if not path:
-        raise ILMConfigError(f"{option} > 0 needs distill_checkpoint: a RecBole sequential model's checkpoint "
+        raise ILMConfigError("distill_weight > 0 needs distill_checkpoint: a RecBole sequential model's checkpoint "
                              "(e.g. saved/GRU4Rec-<dataset>-<time>.pth from run_recbole_ilm.py -m GRU4Rec) or its "
                              "name (GRU4Rec: trained here once and cached)")
     if config["retrieval_head"] == "generative":
-        raise ILMConfigError(f"{option} > 0 distils a teacher over the whole catalogue: use retrieval_head: "
+        raise ILMConfigError("distill_weight > 0 distils scores over the whole catalogue: use retrieval_head: "
                              "item_tokens or hybrid")
+    return load_sequential(config, dataset, path, "distill_checkpoint")
+
+
+def load_sequential(config, dataset, path, option):
+    """A frozen RecBole sequential model from the checkpoint ``path`` (given as ``option``), built on ``dataset``."""
     try:
         checkpoint = read_checkpoint(path)
     except ILMConfigError as e:
-        raise ILMConfigError(f"distill_checkpoint: {e} (give a RecBole .pth, or a RecBole sequential model's name "
+        raise ILMConfigError(f"{option}: {e} (give a RecBole .pth, or a RecBole sequential model's name "
                              f"such as GRU4Rec to have it trained here)") from None
     saved = checkpoint.get("config")
     name = saved["model"] if saved is not None and "model" in saved else checkpoint.get("model")
@@ -130,17 +147,17 @@ def load_teacher(config, dataset):
         and issubclass(model_class, SequentialRecommender)
     trained_on = saved["dataset"] if saved is not None and "dataset" in saved else checkpoint.get("dataset")
     if saved is None or not recbole_sequential or trained_on != config["dataset"]:
-        raise ILMConfigError(f"distill_checkpoint '{path}' is not a RecBole sequential model trained on "
+        raise ILMConfigError(f"{option} '{path}' is not a RecBole sequential model trained on "
                              f"'{config['dataset']}' (model {name!r}, dataset {trained_on!r})")
     if saved["MAX_ITEM_LIST_LENGTH"] != config["MAX_ITEM_LIST_LENGTH"]:
-        raise ILMConfigError(f"distill_checkpoint '{path}' was trained with MAX_ITEM_LIST_LENGTH "
+        raise ILMConfigError(f"{option} '{path}' was trained with MAX_ITEM_LIST_LENGTH "
                              f"{saved['MAX_ITEM_LIST_LENGTH']}, this run uses {config['MAX_ITEM_LIST_LENGTH']}")
     saved["device"] = torch.device("cpu")
     teacher = model_class(saved, dataset)
     try:
         teacher.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as e:
-        raise ILMConfigError(f"distill_checkpoint '{path}': its weights do not fit this dataset's items "
+        raise ILMConfigError(f"{option} '{path}': its weights do not fit this dataset's items "
                              f"({str(e).splitlines()[-1].strip()[:160]}); train it with the same dataset config")
     disable_recbole_anomaly_mode()  # in case get_model imported a RecBole model module for the first time
     teacher.eval()

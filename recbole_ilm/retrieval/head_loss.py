@@ -3,7 +3,7 @@ terms of :mod:`recbole_ilm.retrieval.distill` when a teacher is set.
 
     CE(scores, target)
     + distill_weight · T² · KL(teacher scores ‖ scores)             (the teacher's catalogue scores)
-    + distill_user_weight · ‖Uᵀ h_u − m s_u‖² / mean ‖m s_u‖²        (the teacher's user vector, item_head_cf's map)
+    + distill_user_weight · ‖Uᵀ h_u − m s_u‖² / mean ‖m s_u‖²        (the CF model's user vector, item_head_cf's map)
 
 With ``item_head_negatives: K`` the first two run over the batch's targets plus K uniform draws (and, with
 ``distill_top_items``, the teacher's own picks in the KL only); the third needs no columns.
@@ -18,26 +18,25 @@ from recbole_ilm.retrieval.distill import (distillation_loss, teacher_item_scale
 
 def head_loss(model, batch, interaction):
     """The loss of one training batch (``interaction`` on the model's device) for a model with an item head."""
-    config, teacher_model = model.config, model.teacher
-    target = interaction[model.ITEM_ID]
+    config, target = model.config, interaction[model.ITEM_ID]
     teacher = user = None
-    if teacher_model is not None:
-        with torch.no_grad():
-            teacher = teacher_model.full_sort_predict(interaction).view(target.shape[0], -1)
-            if config["distill_user_weight"]:
-                user = teacher_user_vectors(teacher_model, interaction)
+    with torch.no_grad():
+        if model.teacher is not None:
+            teacher = model.teacher.full_sort_predict(interaction).view(target.shape[0], -1)
+        if model.user_teacher is not None:
+            user = teacher_user_vectors(model.user_teacher, interaction)
     items, sampled = model.head_candidates(target), None
     if items is not None and teacher is not None and config["distill_top_items"]:
         items, sampled = with_teacher_picks(items, teacher, config["distill_top_items"])
     scores, hidden = model.item_head_scores(batch, items, with_hidden=True)
     ce_scores = scores if sampled is None else scores.masked_fill(~sampled, float("-inf"))
     loss = F.cross_entropy(ce_scores, target if items is None else torch.searchsorted(items, target) + 1)
-    if teacher is not None and config["distill_weight"]:
+    if teacher is not None:
         if items is not None:  # the teacher's distribution over the same columns
             teacher = torch.cat([teacher[:, :1], teacher[:, items]], dim=1)
         loss = loss + config["distill_weight"] * distillation_loss(scores, teacher, config["distill_temperature"])
     if user is not None:  # h_u · U c_i = (Uᵀ h_u) · c_i: the CF term's user side
         student = hidden.float() @ model.item_head.cf_proj.weight.float()
         loss = loss + config["distill_user_weight"] * user_distillation_loss(
-            student, user, teacher_item_scale(teacher_model))
+            student, user, teacher_item_scale(model.user_teacher))
     return loss

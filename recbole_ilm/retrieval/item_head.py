@@ -69,8 +69,8 @@ def check_head_options(config):
         return
     if config["distill_user_weight"] and not config["item_head_cf"]:
         raise ILMConfigError("distill_user_weight regresses the head's map of the CF vectors (U^T h_u) onto the "
-                             "teacher's user vector, so it needs item_head_cf: True (with cf_checkpoint: the "
-                             "teacher's checkpoint); set item_head_cf: True or distill_user_weight: 0")
+                             "cf_checkpoint model's user vector, so it needs item_head_cf: True; set item_head_cf: "
+                             "True or distill_user_weight: 0")
     if config["item_head_text"] and not config["item_text_fields"]:
         raise ILMConfigError("item_head_text adds a map of each item's text embedding to the item-token head, but "
                              "item_text_fields is empty; name the item file's text columns (e.g. "

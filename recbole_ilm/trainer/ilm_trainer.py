@@ -24,7 +24,7 @@ from recbole.utils import set_color
 from recbole_ilm.cache import backbone_eval_step, backbone_patience, backbone_seed
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.llm.backbone import reinit_backbone
-from recbole_ilm.retrieval.distill import load_teacher
+from recbole_ilm.retrieval.distill import load_teachers
 from recbole_ilm.trainer.alignment_trainer import AlignmentTrainer, lr_schedule
 from recbole_ilm.trainer.backbone_cache import backbone_dir, is_cached, load_backbone, save_backbone
 from recbole_ilm.trainer.beam_eval import beam_metrics
@@ -238,7 +238,7 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         resume = self._open_resume()
         self._start_point(resume)
         if RETRIEVAL in phases:  # read before any training, so a bad distill_checkpoint stops the run at once
-            self.model.set_teacher(load_teacher(self.config, train_data.dataset))
+            self.model.set_teacher(*load_teachers(self.config, train_data.dataset))
         trained = False
         for phase in phases:
             if resume is not None and phase < resume["phase"]:
