@@ -151,6 +151,8 @@ SPEC = {
     "distill_temperature": ("positive number", None, "Softmax temperature of the distillation loss."),
     "distill_user_weight": ("non-negative number", None, "Phase 2 with item_head_cf and cf_source: checkpoint: weight "
                             "of the cf_checkpoint model's user vector regressed from the head's CF map (0 = off)."),
+    "distill_user_target": ("string", {"vector", "scores"}, "distill_user_weight's loss: vector = relative squared "
+                            "error of the user vectors; scores = KL of their scores over the whole catalogue."),
     "distill_top_items": ("non-negative int", None, "Phase 2 with item_head_negatives and distillation: each row's "
                           "this many highest teacher-scored items join the distillation's columns, not the "
                           "cross-entropy's (0 = off)."),

@@ -91,6 +91,24 @@ def test_phase2_loss_adds_the_weighted_user_term(toy, sasrec, gru4rec, negatives
         assert loss.item() == pytest.approx((ce + 0.5 * kd + 0.7 * by_hand).item(), rel=1e-5)
 
 
+def test_the_scores_target_is_the_kl_of_the_cf_terms_scores_against_the_cf_models_own(toy, sasrec):
+    """``distill_user_target: scores``: T² · KL(CF model's full_sort_predict ‖ (Uᵀ h_u) · c_i) over the catalogue."""
+    config, ds, (train, valid, test), model = build("ILM", user_distilled(
+        toy, sasrec, None, distill_weight=0.0, distill_user_target="scores", distill_temperature=2.0))
+    _, cf_model = load_teachers(config, train._dataset)
+    model.set_teacher(None, cf_model)
+    model.eval()
+    inter = next(iter(train))
+    with torch.no_grad():
+        torch.nn.init.normal_(model.item_head.cf_proj.weight, std=0.3)
+        loss = model.calculate_loss(inter)
+        scores, hidden = model.item_head_scores(model._prompt_batch(inter), with_hidden=True)
+        term = hidden @ model.item_head.cf_proj.weight @ model.cf_item.T  # the CF term alone, every item
+        kd = distillation_loss(term, cf_model.full_sort_predict(inter).view(len(inter), -1), 2.0)
+    assert kd.item() > 1e-3
+    assert loss.item() == pytest.approx((F.cross_entropy(scores, inter["item_id"]) + 0.7 * kd).item(), rel=1e-5)
+
+
 def test_a_user_distilled_run_trains_and_moves_u(toy, sasrec):
     """Only the user term (no score distillation): its teacher is the CF model alone."""
     result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=user_distilled(

@@ -6,7 +6,11 @@ terms of :mod:`recbole_ilm.retrieval.distill` when a teacher is set.
     + distill_user_weight · ‖Uᵀ h_u − m s_u‖² / mean ‖m s_u‖²        (the CF model's user vector, item_head_cf's map)
 
 With ``item_head_negatives: K`` the first two run over the batch's targets plus K uniform draws (and, with
-``distill_top_items``, the teacher's own picks in the KL only); the third needs no columns.
+``distill_top_items``, the teacher's own picks in the KL only); the third needs no columns. With
+``distill_user_target: scores`` the third term compares the two vectors through the catalogue instead: T² · KL of the
+CF model's scores ``s_u · E_i = m s_u · c_i`` against the CF term's ``Uᵀ h_u · c_i``, over every item (no item
+tokens needed, so the whole catalogue is cheap), which weighs what decides the ranking rather than the vectors'
+largest directions.
 """
 
 import torch
@@ -37,6 +41,11 @@ def head_loss(model, batch, interaction):
         loss = loss + config["distill_weight"] * distillation_loss(scores, teacher, config["distill_temperature"])
     if user is not None:  # h_u · U c_i = (Uᵀ h_u) · c_i: the CF term's user side
         student = hidden.float() @ model.item_head.cf_proj.weight.float()
-        loss = loss + config["distill_user_weight"] * user_distillation_loss(
-            student, user, teacher_item_scale(model.user_teacher))
+        scale = teacher_item_scale(model.user_teacher)
+        if config["distill_user_target"] == "scores":
+            cf = model.cf_item.float()
+            term = distillation_loss(student @ cf.T, (user.float() * scale) @ cf.T, config["distill_temperature"])
+        else:
+            term = user_distillation_loss(student, user, scale)
+        loss = loss + config["distill_user_weight"] * term
     return loss
