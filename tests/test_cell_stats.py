@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from recbole_ilm.experiments.cell_stats import cell_stats, ndcg_at
 from recbole_ilm.quick_start import run_recbole_ilm
@@ -42,3 +43,14 @@ def test_cells_keep_per_row_ranks_for_paired_comparisons(toy):
     stats = run_recbole_ilm(model="SASRec", dataset="toy", config_dict=toy(epochs=1), after_test=cell_stats)["after_test"]
     assert len(stats["test_ranks"]) == len(stats["test_targets"]) == stats["test_users"]
     assert np.mean(ndcg_at(stats["test_ranks"])) == pytest.approx(stats["ndcg@10"])
+
+
+def test_masked_target_ranks_leave_out_padding_and_the_users_history():
+    from recbole_ilm.experiments.cell_stats import masked_target_ranks
+
+    scores = torch.tensor([[9.0, 0.5, 0.9, 0.1, 0.7],    # row 0: target 1, item 2 in its history
+                           [9.0, 0.2, 0.3, 0.8, 0.1]])   # row 1: target 4, nothing masked
+    history = (torch.tensor([0]), torch.tensor([2]))
+    ranks = masked_target_ranks(scores.clone(), history, torch.tensor([0, 1]), torch.tensor([1, 4]))
+    assert ranks.tolist() == [1, 3]  # row 0: only item 4 above (padding and item 2 masked); row 1: items 3, 2, 1
+    assert masked_target_ranks(scores.clone(), None, torch.tensor([0]), torch.tensor([1])).tolist() == [2]

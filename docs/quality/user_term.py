@@ -12,15 +12,16 @@ the CF model itself, with their popularity thirds.
 """
 
 import argparse
+import sys
 
 import numpy as np
 import torch
 
 import recbole_ilm  # noqa: F401  (RecBole compatibility fixes before RecBole is used)
 from recbole_ilm.data.dataloader import in_row_order
-from recbole_ilm.experiments.cell_stats import ndcg_at, ndcg_by_popularity, ranks_of_targets
+from recbole_ilm.experiments.cell_stats import masked_target_ranks, ndcg_at, ndcg_by_popularity
 from recbole_ilm.quick_start import load_data_and_model
-from recbole_ilm.retrieval.distill import load_user_teacher, teacher_item_scale, teacher_user_vectors
+from recbole_ilm.retrieval.distill import load_sequential, teacher_item_scale, teacher_user_vectors
 
 
 @torch.no_grad()
@@ -30,8 +31,9 @@ def main():
     parser.add_argument("--split", default="test", choices=["valid", "test"])
     args = parser.parse_args()
     config, model, _, train_data, valid_data, test_data = load_data_and_model(args.checkpoint)
-    config["distill_user_weight"] = config["distill_user_weight"] or 1.0  # the cf_checkpoint model, also without it
-    teacher = load_user_teacher(config, train_data._dataset)
+    if config["cf_source"] != "checkpoint" or getattr(model.item_head, "cf_proj", None) is None:
+        sys.exit(f"{args.checkpoint}: needs a run with item_head_cf: True and cf_source: checkpoint")
+    teacher = load_sequential(config, train_data._dataset, config["cf_checkpoint"], "cf_checkpoint")
     model.eval()
     scale = teacher_item_scale(teacher)
     data = test_data if args.split == "test" else valid_data
@@ -49,10 +51,7 @@ def main():
         term = torch.cat([torch.full((len(student), 1), -np.inf), student @ cf.T], dim=1)
         for name, scores in (("head", head), ("cf term", term), ("CF model", teacher.full_sort_predict(interaction))):
             scores = scores.view(len(student), -1).clone()
-            scores[:, 0] = -np.inf
-            if history_index is not None:
-                scores[history_index] = -np.inf
-            ranks[name].append(ranks_of_targets(scores, positive_u, positive_i).cpu())
+            ranks[name].append(masked_target_ranks(scores, history_index, positive_u, positive_i).cpu())
         targets.append(positive_i.cpu())
     targets = in_row_order(data, torch.cat(targets).numpy())
     print(f"{args.checkpoint}, {args.split} split, {len(targets)} rows")

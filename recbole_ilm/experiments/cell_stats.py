@@ -36,6 +36,15 @@ def ranks_of_targets(scores, positive_u, positive_i):
     return (scores[positive_u] >= target.unsqueeze(1)).sum(dim=1) - 1
 
 
+def masked_target_ranks(scores, history_index, positive_u, positive_i):
+    """:func:`ranks_of_targets` after RecBole's full-sort masking, in place: column 0 (padding) and each user's
+    training history (``history_index`` from a full-sort eval loader, or None) set to -inf."""
+    scores[:, 0] = -np.inf
+    if history_index is not None:
+        scores[history_index] = -np.inf
+    return ranks_of_targets(scores, positive_u, positive_i)
+
+
 def ndcg_at(ranks, k=10):
     """NDCG@k of one relevant item per row from its 0-based rank."""
     ranks = np.asarray(ranks)

@@ -22,13 +22,12 @@ import json
 import sys
 import time
 
-import numpy as np
 import torch
 
 from recbole_ilm import cli
 from recbole_ilm.data.dataloader import in_row_order
 from recbole_ilm.errors import ILMConfigError
-from recbole_ilm.experiments.cell_stats import ndcg_at, ndcg_by_popularity, ranks_of_targets
+from recbole_ilm.experiments.cell_stats import masked_target_ranks, ndcg_at, ndcg_by_popularity
 from recbole_ilm.retrieval.score_fusion import fused, log_popularity
 
 
@@ -51,10 +50,7 @@ def fusion_ranks(model, data, weights, priors=(0.0,), prior=None):
         backbone = model.backbone_scores(interaction)
         for w, b in pairs:
             scores = fused(head, backbone, w, prior, b)
-            scores[:, 0] = -np.inf
-            if history_index is not None:
-                scores[history_index] = -np.inf
-            ranks[(w, b)].append(ranks_of_targets(scores, positive_u, positive_i).cpu())
+            ranks[(w, b)].append(masked_target_ranks(scores, history_index, positive_u, positive_i).cpu())
         targets.append(positive_i.cpu())
     return ({pair: in_row_order(data, torch.cat(r).numpy()) for pair, r in ranks.items()},
             in_row_order(data, torch.cat(targets).numpy()), time.time() - start)
