@@ -24,3 +24,22 @@ python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,202
 # next: SASRec's other seeds, MLPAdapter-head
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2021,2022 --models SASRec
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 --models MLPAdapter-head
+# run in the twenty-fourth session (2026-12-07, a fresh box: teacher, CF model and backbone rebuilt; section "ml-100k:
+# the Beauty levers" of docs/results.md). GRU4Rec seed 2021 and SASRec seed 2020 are copied from saved/ to /work/ckpt.
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out docs/quality/ablations/ml100k-rebuild --seeds 2021 \
+    --models GRU4Rec
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out docs/quality/ablations/ml100k-rebuild --seeds 2020 \
+    --models SASRec,BackboneOnly
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out docs/quality/ablations/ml100k-rebuild --seeds 2020 \
+    --models ILM-rand-head-distill --set distill_checkpoint=/work/ckpt/GRU4Rec-ml-100k-seed2021.pth
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out docs/quality/ablations/ml100k-sasrec-cf-user --seeds 2020 \
+    --models ILM-rand-head-distill,ILM-head-distill --set distill_checkpoint=/work/ckpt/GRU4Rec-ml-100k-seed2021.pth \
+    --set cf_source=checkpoint --set cf_checkpoint=/work/ckpt/SASRec-ml-100k-seed2020.pth --set item_head_cf=True \
+    --set distill_user_weight=1.0
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out docs/quality/ablations/ml100k-gru4rec-cf-user --seeds 2020 \
+    --models ILM-rand-head-distill --set distill_checkpoint=/work/ckpt/GRU4Rec-ml-100k-seed2021.pth \
+    --set cf_source=checkpoint --set cf_checkpoint=/work/ckpt/GRU4Rec-ml-100k-seed2021.pth --set item_head_cf=True \
+    --set distill_user_weight=1.0
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out docs/quality/ablations/ml100k-sasrec-cf --seeds 2020 \
+    --models ILM-rand-head-distill --set distill_checkpoint=/work/ckpt/GRU4Rec-ml-100k-seed2021.pth \
+    --set cf_source=checkpoint --set cf_checkpoint=/work/ckpt/SASRec-ml-100k-seed2020.pth
