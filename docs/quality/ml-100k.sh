@@ -25,11 +25,17 @@ python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020,2021,202
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2021,2022 --models SASRec
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --seeds 2020 --models MLPAdapter-head
 # run in the twenty-fourth session (2026-12-07, a fresh box: teacher, CF model and backbone rebuilt; section "ml-100k:
-# the Beauty levers" of docs/results.md). GRU4Rec seed 2021 and SASRec seed 2020 are copied from saved/ to /work/ckpt.
+# the Beauty levers" of docs/results.md). GRU4Rec seed 2021 and SASRec seed 2020 are kept in /work/ckpt (RecBole
+# saves them as saved/<Model>-<time>.pth).
+mkdir -p /work/ckpt
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out docs/quality/ablations/ml100k-rebuild --seeds 2021 \
     --models GRU4Rec
+cp "$(ls -t saved/GRU4Rec-*.pth | head -1)" /work/ckpt/GRU4Rec-ml-100k-seed2021.pth
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out docs/quality/ablations/ml100k-rebuild --seeds 2020 \
-    --models SASRec,BackboneOnly
+    --models SASRec
+cp "$(ls -t saved/SASRec-*.pth | head -1)" /work/ckpt/SASRec-ml-100k-seed2020.pth
+python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out docs/quality/ablations/ml100k-rebuild --seeds 2020 \
+    --models BackboneOnly
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out docs/quality/ablations/ml100k-rebuild --seeds 2020 \
     --models ILM-rand-head-distill --set distill_checkpoint=/work/ckpt/GRU4Rec-ml-100k-seed2021.pth
 python -m recbole_ilm.experiments.benchmark "${COMMON[@]}" --out docs/quality/ablations/ml100k-sasrec-cf-user --seeds 2020 \
