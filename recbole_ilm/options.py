@@ -60,6 +60,10 @@ SPEC = {
                          "num_query_tokens extra positions after each id (the paper); add = their mean, through a "
                          "zero-initialised gate, added to the id's own token embeddings (phase 2 starts as the "
                          "text-only backbone)."),
+    "user_tokens": ("string", {"table", "history"}, "The CF vector behind a prompt's user tokens: table = the "
+                    "user's row of the CF user table (the paper; fitted on all of the user's training items, a "
+                    "training row's own target among them); history = the mean of the CF vectors of the row's "
+                    "history items, only what precedes its target."),
     "prompt_vocab_size": ("positive int", None, "Target size of the plugin's SentencePiece vocabulary."),
     "train_tasks": ("dict of non-negative numbers", None, "Task sampling weights for training prompts."),
     "eval_task": ("string", {"sequential", "straightforward"}, "Task scored by RecBole's evaluator."),

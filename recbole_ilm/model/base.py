@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 
-from recbole_ilm.cf import get_cf_embeddings, normalised_table
+from recbole_ilm.cf import get_cf_embeddings, history_scale, history_vectors, normalised_table
 from recbole_ilm.data.item_text import item_text_embeddings
 from recbole_ilm.data.prompt_cache import get_prompt_builder
 from recbole_ilm.errors import ILMConfigError
@@ -65,6 +65,8 @@ class FrozenLLMRecommender(SequentialRecommender):
             self.register_buffer("cf_user", normalised_table(users))
             self.register_buffer("cf_item", normalised_table(items))
             self.cf_dim = self.cf_item.shape[1]
+            if config["user_tokens"] == "history":
+                self.register_buffer("history_scale", history_scale(self.cf_item, dataset), persistent=False)
         self.item_encoder = self.build_item_encoder(config, dataset)
         self.token_gate = None  # item_token_input: add: zero at the start, so phase 2 starts as the backbone
         if self.item_encoder is not None and config["item_token_input"] == "add":
@@ -173,6 +175,7 @@ class FrozenLLMRecommender(SequentialRecommender):
         if "prompt_ids" not in interaction:  # e.g. RecBole's case_study helpers build plain interactions
             with_slots = self.uses_item_slots and self.phase != 0
             batch = self.prompts.from_interaction(interaction, self.config, with_slots=with_slots)
+            batch[self.ITEM_SEQ] = interaction[self.ITEM_SEQ]  # user_tokens: history reads the row's history
             return {k: v.to(self.device) for k, v in batch.items()}
         return interaction
 
@@ -184,8 +187,17 @@ class FrozenLLMRecommender(SequentialRecommender):
             return text
         items = (lambda ids: item_tokens[ids]) if item_tokens is not None else (
             lambda ids: self.encode_entities(self.cf_item[ids]))
-        return interleave(text, batch["prompt_slot_item"], batch["prompt_slot_user"], batch["prompt_slot_rank"],
-                          items, lambda ids: self.encode_entities(self.cf_user[ids]), self.token_gate)
+        slot_user, users = batch["prompt_slot_user"], lambda ids: self.encode_entities(self.cf_user[ids])
+        if self.config["user_tokens"] == "history" and bool((slot_user > 0).any()):
+            if self.ITEM_SEQ not in batch:
+                raise ILMConfigError(f"user_tokens: history builds a user's tokens from the row's history, but this "
+                                     f"batch has no {self.ITEM_SEQ}; use user_tokens: table")
+            # one CF vector per row (what precedes its target), so the slots name the row (1-based), not the user
+            vectors = history_vectors(self.cf_item, batch[self.ITEM_SEQ].to(self.cf_item.device), self.history_scale)
+            rows = torch.arange(1, slot_user.shape[0] + 1, device=slot_user.device).unsqueeze(1)
+            slot_user, users = torch.where(slot_user > 0, rows, 0), lambda ids: self.encode_entities(vectors[ids - 1])
+        return interleave(text, batch["prompt_slot_item"], slot_user, batch["prompt_slot_rank"], items, users,
+                          self.token_gate)
 
     def evaluation_item_tokens(self):
         """While evaluating (eval mode, no grad): every item's tokens ``[n + 1, N, D]``, encoded once and reused until

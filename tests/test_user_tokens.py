@@ -1,0 +1,112 @@
+"""``user_tokens``: the CF vector behind a prompt's user tokens. ``table`` (the paper's) reads the user's row of the CF
+user table, fitted on all of the user's training items, so every training row's own target is in it; ``history``
+takes the mean of the CF vectors of the row's history items: only what precedes the target, at training as at test."""
+
+import numpy as np
+import pytest
+import torch
+from recbole.data.interaction import Interaction
+
+from helpers import build
+from recbole_ilm.errors import ILMConfigError
+from recbole_ilm.quick_start import run_recbole_ilm
+
+
+def _history_model(toy, **overrides):
+    config, ds, (train, valid, test), model = build("ILM", toy(user_tokens="history", **overrides))
+    model.eval()
+    return train, valid, model
+
+
+def _user_slot_tokens(model, batch):
+    """``{row: [N, D]}`` the embeddings at each row's user slots, in slot order."""
+    with torch.no_grad():
+        embeds = model.embed_prompt(batch)
+    out = {}
+    for b in range(embeds.shape[0]):
+        where = (batch["prompt_slot_user"][b] > 0) & (batch["prompt_slot_rank"][b] >= 0)
+        if where.any():
+            order = batch["prompt_slot_rank"][b][where].argsort()
+            out[b] = embeds[b][where][order]
+    return out
+
+
+def test_history_vectors_are_the_mean_of_the_rows_history_items_by_hand(toy):
+    train, valid, model = _history_model(toy)
+    dataset = train._dataset
+    # the scale by hand: mean norm over users of the mean CF vector of all their training items (every training
+    # target and the first item of each history, each item once)
+    feat, owned = dataset.inter_feat, {}
+    for u, target, first in zip(feat["user_id"].tolist(), feat["item_id"].tolist(), feat["item_id_list"][:, 0].tolist()):
+        owned.setdefault(u, set()).update((target, first))
+    cf = model.cf_item.numpy()
+    norms = [np.linalg.norm(cf[sorted(items)].mean(axis=0)) for items in owned.values()]
+    assert model.history_scale.item() == pytest.approx(float(np.mean(norms)), rel=1e-5)
+    inter = next(iter(train))
+    tokens = _user_slot_tokens(model, inter)
+    assert len(tokens) == len(inter)  # every training prompt names its user (both tasks)
+    for b, got in tokens.items():
+        history = inter["item_id_list"][b][: int(inter["item_length"][b])]
+        vector = cf[history.numpy()].mean(axis=0) / np.mean(norms)
+        with torch.no_grad():
+            want = model.encode_entities(torch.as_tensor(vector, dtype=torch.float32).unsqueeze(0))[0]
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_history_tokens_never_see_the_target_nor_the_user_table(toy):
+    """The leak ``history`` closes: a row's user tokens change with its history items' vectors, not with its
+    target's nor with the CF user table (whose row holds the target in ``table`` mode)."""
+    train, valid, model = _history_model(toy)
+    inter = next(iter(train))
+    before = _user_slot_tokens(model, inter)
+    b = next(b for b in range(len(inter))
+              if int(inter["item_id"][b]) not in inter["item_id_list"][b][: int(inter["item_length"][b])])
+    target = int(inter["item_id"][b])
+    with torch.no_grad():
+        model.cf_user.normal_()
+        model.cf_item[target] += 5.0
+    after = _user_slot_tokens(model, inter)
+    moved = [r for r in before if target in inter["item_id_list"][r][: int(inter["item_length"][r])].tolist()]
+    for r in before:
+        if r not in moved:
+            torch.testing.assert_close(after[r], before[r])
+    with torch.no_grad():
+        model.cf_item[int(inter["item_id_list"][b][0])] += 5.0
+    assert not torch.allclose(_user_slot_tokens(model, inter)[b], before[b])
+
+
+def test_table_tokens_are_the_user_tables_row(toy):
+    """``table`` (the default) is unchanged: the user's row of cf_user, whatever the row's history."""
+    config, ds, (train, valid, test), model = build("ILM", toy())
+    assert config["user_tokens"] == "table" and not hasattr(model, "history_scale")
+    model.eval()
+    inter = next(iter(train))
+    for b, got in _user_slot_tokens(model, inter).items():
+        with torch.no_grad():
+            want = model.encode_entities(model.cf_user[inter["user_id"][b : b + 1]])[0]
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("head", ["generative", "item_tokens"])
+def test_plain_interactions_score_as_the_loaders_batches(toy, head):
+    """RecBole's helpers pass interactions without prompt fields: the model builds the prompts and keeps the row's
+    history for the user tokens, so the scores equal those of the loader's own batch."""
+    train, valid, model = _history_model(toy, retrieval_head=head)
+    inter = next(iter(valid))[0]
+    plain = Interaction({k: inter[k] for k in ("user_id", "item_id_list", "item_length", "item_id")})
+    with torch.no_grad():
+        torch.testing.assert_close(model.full_sort_predict(plain), model.full_sort_predict(inter))
+        batch = {k: v for k, v in model._prompt_batch(plain).items() if k != "item_id_list"}
+        with pytest.raises(ILMConfigError, match="user_tokens: history"):
+            model.embed_prompt(batch)
+
+
+def test_a_history_run_trains_and_evaluates(toy):
+    result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(user_tokens="history",
+                                                                         retrieval_head="item_tokens"))
+    assert 0.0 <= result["test_result"]["ndcg@10"] <= 1.0
+
+
+def test_an_unknown_value_is_refused(toy):
+    with pytest.raises(ILMConfigError, match="user_tokens"):
+        build("ILM", toy(user_tokens="profile"))
