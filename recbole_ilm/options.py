@@ -60,6 +60,8 @@ SPEC = {
                          "num_query_tokens extra positions after each id (the paper); add = their mean, through a "
                          "zero-initialised gate, added to the id's own token embeddings (phase 2 starts as the "
                          "text-only backbone)."),
+    "prompt_user_id": ("bool", None, "False leaves the user's id (and its user tokens) out of every prompt, so no "
+                       "model can tie a user's training rows to each other through it (sequential task only)."),
     "user_tokens": ("string", {"table", "history"}, "The CF vector behind a prompt's user tokens: table = the "
                     "user's row of the CF user table (the paper; fitted on all of the user's training items, a "
                     "training row's own target among them); history = the mean of the CF vectors of the row's "

@@ -100,18 +100,36 @@ def _token_input(config):
     return config["item_token_input"] or "insert"
 
 
+def _user_ids(config):
+    """``prompt_user_id``: whether prompts name the user; False refuses the tasks whose prompts would then be empty."""
+    if config["prompt_user_id"] is not False:
+        return True
+    from recbole_ilm.data.templates import STRAIGHTFORWARD
+
+    if (config["train_tasks"] or {}).get(STRAIGHTFORWARD, 0) > 0 or config["eval_task"] == STRAIGHTFORWARD:
+        raise ILMConfigError(f"prompt_user_id: False leaves the {STRAIGHTFORWARD} task's prompts without any input "
+                             f"(they name only the user); set train_tasks: {{sequential: 1.0}} and eval_task: "
+                             f"sequential, or prompt_user_id: True")
+    return False
+
+
+def _memo_key(config, folder):
+    return folder, config["num_query_tokens"], _token_input(config), _user_ids(config)
+
+
 def _remember(config, folder, tokenizer, item_index, user_index):
     """The builder for these ids and tokenizer, memoised for this process under its cache folder."""
-    builder = PromptBuilder(tokenizer, item_index, user_index, config["num_query_tokens"], _token_input(config))
+    builder = PromptBuilder(tokenizer, item_index, user_index, config["num_query_tokens"], _token_input(config),
+                            _user_ids(config))
     builder.cache_dir = folder
-    _MEMO[(folder, config["num_query_tokens"], _token_input(config))] = builder
+    _MEMO[_memo_key(config, folder)] = builder
     return builder
 
 
 def get_prompt_builder(config, dataset):
     """The :class:`PromptBuilder` of this config and dataset (created once, then read from the cache)."""
     folder = prompt_cache_dir(config, dataset)
-    memo_key = (folder, config["num_query_tokens"], _token_input(config))
+    memo_key = _memo_key(config, folder)
     if memo_key in _MEMO:
         return _MEMO[memo_key]
     digits = config["id_digits_per_token"]

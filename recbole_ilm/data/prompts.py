@@ -28,8 +28,9 @@ PROMPT_FIELDS = ("prompt_ids", "prompt_mask", "prompt_slot_item", "prompt_slot_u
 
 
 class PromptBuilder:
-    def __init__(self, tokenizer, item_index, user_index, num_slots, token_input="insert"):
+    def __init__(self, tokenizer, item_index, user_index, num_slots, token_input="insert", user_ids=True):
         self.tokenizer = tokenizer
+        self.user_ids = bool(user_ids)  # False: the {user} placeholder is left out (prompt_user_id)
         self.token_input = token_input
         self.item_index = item_index
         self.user_index = user_index
@@ -85,6 +86,8 @@ class PromptBuilder:
                 zeros = np.zeros(len(part), dtype=np.int64)
                 items.append(zeros), users.append(zeros), ranks.append(zeros - 1)
             elif part == "{user}":
+                if not self.user_ids:
+                    continue
                 block, rank = self._id_block(self.user_tokens[[user]], with_slots)
                 ids.append(block[0]), ranks.append(rank[0]), items.append(np.zeros(block.shape[1], dtype=np.int64))
                 users.append(np.where(rank[0] >= 0, user, 0))
@@ -97,7 +100,7 @@ class PromptBuilder:
     def max_prompt_length(self, max_history, with_slots=True):
         """Longest prompt (plus answer) any template can produce for histories of up to ``max_history`` items."""
         n = self.num_slots if with_slots and self.token_input == "insert" else 0
-        user = self.user_tokens.shape[1] + n
+        user = self.user_tokens.shape[1] + n if self.user_ids else 0
         item = self.item_tokens.shape[1] + n
         history = max_history * item + max(0, max_history - 1) * len(self.sep)
         longest = 0
