@@ -1,0 +1,73 @@
+"""How much of a row's own target the CF vector behind the prompt's user tokens carries (``user_tokens``).
+
+    python docs/quality/user_token_leak.py -d amazon-beauty --set data_path=../shared/datasets \
+        [--set cf_source=checkpoint --set cf_checkpoint=<SASRec .pth>] [--set ilm_cache_dir=...]
+
+The user tokens are the Q-Former's encoding of one CF vector per prompt. ``user_tokens: table`` takes the user's row
+of the CF user table, which is fitted on (iALS) or averaged over (a checkpoint without a user table) all of the
+user's training items, so on a training row it already holds that row's target and the items after it; at test time
+it holds no test target. ``history`` takes the mean of the row's own history items, the same kind of vector at
+training and at test. No model is trained here: every item is scored by its dot product with that vector alone, the
+row's history items masked, and the script prints hit@10, NDCG@10 and the target's median rank for the training
+rows and for the test rows, per mode. A gap between training and test rows that ``history`` does not have is what
+phase 2 can learn from the table's vectors and not use at test.
+"""
+
+import argparse
+
+import numpy as np
+import torch
+
+import recbole_ilm  # noqa: F401  (RecBole compatibility fixes before RecBole is used)
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import init_seed
+
+from recbole_ilm.cf import get_cf_embeddings, normalised_table
+from recbole_ilm.config import Config
+from recbole_ilm.experiments.common import parse_set
+
+
+def target_ranks(vectors, items, seq, targets, batch=2048):
+    """0-based rank of each row's target among all items (row 0 padding and the row's history items masked; ties
+    counted against the target) when scored by ``vectors @ items.T``."""
+    out = []
+    for start in range(0, len(vectors), batch):
+        rows = slice(start, start + batch)
+        scores = vectors[rows] @ items.T
+        scores[:, 0] = -np.inf
+        np.put_along_axis(scores, seq[rows], -np.inf, axis=1)  # history items (padding 0 is masked anyway)
+        target = np.take_along_axis(scores, targets[rows, None], axis=1)
+        out.append((scores >= target).sum(1) - 1)
+    return np.concatenate(out)
+
+
+def summary(ranks):
+    hit = ranks < 10
+    return {"rows": len(ranks), "hit@10": round(float(hit.mean()), 4),
+            "ndcg@10": round(float(np.where(hit, 1 / np.log2(ranks + 2), 0).mean()), 4),
+            "median rank": int(np.median(ranks))}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-d", "--dataset", default="ml-100k")
+    parser.add_argument("--set", action="append", help="key=value config override (repeatable)")
+    args = parser.parse_args()
+    config = Config(model="ILM", dataset=args.dataset, config_dict={"show_progress": False, **parse_set(args.set)})
+    init_seed(config["seed"], config["reproducibility"])
+    train, valid, test = data_preparation(config, create_dataset(config))
+    users, items = (normalised_table(t).numpy() for t in get_cf_embeddings(config, train._dataset))
+    print(f"{args.dataset}, cf_source {config['cf_source'] or 'ials'}, {items.shape[0] - 1} items")
+    for split, data in (("training rows", train._dataset), ("test rows", test._dataset)):
+        feat = data.inter_feat
+        seq, length = feat["item_id_list"].numpy(), feat["item_length"].numpy()
+        targets, user = feat["item_id"].numpy(), feat["user_id"].numpy()
+        real = (seq > 0)[..., None]
+        history = (items[seq] * real).sum(1) / np.maximum(length, 1)[:, None]
+        for mode, vectors in (("table", users[user]), ("history", history)):
+            print(f"  {split:13s} user_tokens: {mode:7s} {summary(target_ranks(vectors, items, seq, targets))}")
+
+
+if __name__ == "__main__":
+    with torch.no_grad():
+        main()
