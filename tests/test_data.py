@@ -214,6 +214,7 @@ def test_cache_keys_change_with_every_option_that_changes_the_artefact(toy, tmp_
         other = dirs(**changed)
         assert other[0] != base[0] and other[1] != base[1], changed
     assert dirs(epochs=3)[1] == base[1]  # phase-2 options do not touch the backbone
+    assert dirs(user_tokens="history")[1] == base[1]
     assert dirs(backbone_learning_rate=0.01)[1] != base[1]
     moved = dirs(ilm_cache_dir=str(tmp_path / "elsewhere"))  # a cache copied to another folder is still found
     assert moved[1].startswith(str(tmp_path / "elsewhere")) and not base[1].startswith(str(tmp_path / "elsewhere"))

@@ -14,7 +14,7 @@ def backbone_dir(config, model):
     moved or copied under another ``ilm_cache_dir`` (another machine, a GPU run brought back) is still found."""
     key = {"prompts": os.path.basename(os.path.normpath(model.prompts.cache_dir)),
            **options_key(config, "data", "backbone")}
-    if not model.prompts.user_ids:  # (prompts that name the user keep the key they had before the option)
+    if config["prompt_user_id"] is False:  # (prompts that name the user keep the key they had before the option)
         key["prompt_user_id"] = False
     return os.path.join(cache_path(config, "backbone", key), "model")
 
