@@ -2,12 +2,16 @@
 user table, fitted on all of the user's training items, so every training row's own target is in it; ``history``
 takes the mean of the CF vectors of the row's history items: only what precedes the target, at training as at test."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
 from recbole.data.interaction import Interaction
 
 from helpers import build
+from recbole_ilm.cf import prefix_sums
+from recbole_ilm.data.history import history_offsets, training_sequences
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.quick_start import run_recbole_ilm
 
@@ -101,12 +105,100 @@ def test_plain_interactions_score_as_the_loaders_batches(toy, head):
             model.embed_prompt(batch)
 
 
-def test_a_history_run_trains_and_evaluates(toy):
-    result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(user_tokens="history",
+@pytest.mark.parametrize("mode", ["history", "full_history"])
+def test_a_history_run_trains_and_evaluates(toy, mode):
+    result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(user_tokens=mode, MAX_ITEM_LIST_LENGTH=4,
                                                                          retrieval_head="item_tokens"))
     assert 0.0 <= result["test_result"]["ndcg@10"] <= 1.0
+
+
+def test_full_history_refuses_rows_it_cannot_place(toy):
+    """Rows not laid out as RecBole's own sequential split (here: the splits handed over out of time order) get a
+    clear error, not wrong offsets."""
+    config, ds, (train, valid, test), model = build("ILM", toy(MAX_ITEM_LIST_LENGTH=4), with_model=False)
+    history_offsets(config, train._dataset, valid._dataset, test._dataset)
+    with pytest.raises(ILMConfigError, match="user_tokens: full_history"):
+        history_offsets(config, test._dataset, valid._dataset, train._dataset)
 
 
 def test_an_unknown_value_is_refused(toy):
     with pytest.raises(ILMConfigError, match="user_tokens"):
         build("ILM", toy(user_tokens="profile"))
+
+
+def _full_history_model(toy, **overrides):
+    config, ds, loaders, model = build("ILM", toy(user_tokens="full_history", MAX_ITEM_LIST_LENGTH=4, **overrides))
+    model.eval()
+    return ds, loaders, model
+
+
+def _user_sequences(ds):
+    """Each user's whole item sequence in time order (internal ids), read off the toy's own .inter file."""
+    path = os.path.join(ds.config["data_path"], "toy.inter")
+    rows = [line.rstrip("\n").split("\t") for line in open(path)][1:]
+    seqs = {}
+    for user, item, t in sorted(rows, key=lambda r: (r[0], int(r[2]))):
+        seqs.setdefault(int(ds.token2id("user_id", user)), []).append(int(ds.token2id("item_id", item)))
+    return seqs
+
+
+def test_full_history_offsets_place_every_row_in_its_users_sequence(toy):
+    """Every row of every split: its history window and its target sit at the offset the loaders attach."""
+    ds, loaders, model = _full_history_model(toy)
+    seqs = _user_sequences(ds)
+    cut = 0
+    for loader in loaders:
+        for batch in loader:
+            inter = batch[0] if isinstance(batch, tuple) else batch
+            for u, off, seq, n, target in zip(inter["user_id"].tolist(), inter["history_offset"].tolist(),
+                                              inter["item_id_list"].tolist(), inter["item_length"].tolist(),
+                                              inter["item_id"].tolist()):
+                assert seqs[u][off: off + n] == seq[:n] and seqs[u][off + n] == target
+                cut += off > 0
+    assert cut > 0  # histories longer than MAX_ITEM_LIST_LENGTH were cut, so the offsets are not all 0
+
+
+def test_full_history_vectors_are_the_mean_over_the_users_whole_past_by_hand(toy):
+    ds, (train, valid, test), model = _full_history_model(toy)
+    seqs = _user_sequences(ds)
+    cf, scale = model.cf_item.numpy(), model.history_scale.item()
+    for loader in (train, test):
+        batch = next(iter(loader))
+        inter = batch[0] if isinstance(batch, tuple) else batch
+        tokens = _user_slot_tokens(model, inter)
+        assert len(tokens) == len(inter)
+        for b, got in tokens.items():
+            u, off, n = int(inter["user_id"][b]), int(inter["history_offset"][b]), int(inter["item_length"][b])
+            past = seqs[u][: off + n]  # everything before the target, also what the window cut off
+            vector = cf[past].mean(axis=0) / scale
+            with torch.no_grad():
+                want = model.encode_entities(torch.as_tensor(vector, dtype=torch.float32).unsqueeze(0))[0]
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_full_history_tokens_see_items_before_the_window_and_never_the_target(toy):
+    ds, (train, valid, test), model = _full_history_model(toy)
+    inter = next(iter(train))
+    before = _user_slot_tokens(model, inter)
+    b = int(torch.nonzero(inter["history_offset"] > 0)[0])
+    seqs = _user_sequences(ds)
+    u, off, n = int(inter["user_id"][b]), int(inter["history_offset"][b]), int(inter["item_length"][b])
+    older, target, later = seqs[u][0], seqs[u][off + n], seqs[u][off + n + 1:]
+    assert older not in inter["item_id_list"][b].tolist()  # cut from the window: only full_history sees it
+    items = model.cf_item.clone()
+    with torch.no_grad():
+        model.cf_user.normal_()
+        for i in [target, *later]:
+            if i not in seqs[u][: off + n]:
+                model.cf_item[i] += 5.0
+        model.history_prefix.copy_(_rebuilt_prefix(model, train))
+    torch.testing.assert_close(_user_slot_tokens(model, inter)[b], before[b])
+    with torch.no_grad():
+        model.cf_item.copy_(items)
+        model.cf_item[older] += 5.0
+        model.history_prefix.copy_(_rebuilt_prefix(model, train))
+    assert not torch.allclose(_user_slot_tokens(model, inter)[b], before[b])
+
+
+def _rebuilt_prefix(model, train):
+    return prefix_sums(model.cf_item, *training_sequences(model.config, train._dataset))

@@ -7,7 +7,8 @@ The user tokens are the Q-Former's encoding of one CF vector per prompt. ``user_
 of the CF user table, which is fitted on (iALS) or averaged over (a checkpoint without a user table) all of the
 user's training items, so on a training row it already holds that row's target and the items after it; at test time
 it holds no test target. ``history`` takes the mean of the row's own history items, the same kind of vector at
-training and at test. No model is trained here: every item is scored by its dot product with that vector alone, the
+training and at test; ``full_history`` the mean over all of the user's items before the row's target (the history
+RecBole cut at ``MAX_ITEM_LIST_LENGTH`` included). No model is trained here: every item is scored by its dot product with that vector alone, the
 row's history items masked, and the script prints hit@10, NDCG@10 and the target's median rank for the training
 rows and for the test rows, per mode. A gap between training and test rows that ``history`` does not have is what
 phase 2 can learn from the table's vectors and not use at test.
@@ -22,8 +23,9 @@ import recbole_ilm  # noqa: F401  (RecBole compatibility fixes before RecBole is
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 
-from recbole_ilm.cf import get_cf_embeddings, normalised_table
+from recbole_ilm.cf import get_cf_embeddings, normalised_table, prefix_sums
 from recbole_ilm.config import Config
+from recbole_ilm.data.history import history_offsets, training_sequences
 from recbole_ilm.experiments.common import parse_set
 
 
@@ -58,14 +60,20 @@ def main():
     train, valid, test = data_preparation(config, create_dataset(config))
     users, items = (normalised_table(t).numpy() for t in get_cf_embeddings(config, train._dataset))
     print(f"{args.dataset}, cf_source {config['cf_source'] or 'ials'}, {items.shape[0] - 1} items")
-    for split, data in (("training rows", train._dataset), ("test rows", test._dataset)):
+    offsets = history_offsets(config, train._dataset, valid._dataset, test._dataset)
+    prefix = prefix_sums(torch.as_tensor(items), *training_sequences(config, train._dataset)).numpy()
+    start = training_sequences(config, train._dataset)[1][:-1] + np.arange(train._dataset.user_num)
+    for split, data, offset in (("training rows", train._dataset, offsets[0]), ("test rows", test._dataset, offsets[2])):
         feat = data.inter_feat
         seq, length = feat["item_id_list"].numpy(), feat["item_length"].numpy()
         targets, user = feat["item_id"].numpy(), feat["user_id"].numpy()
         real = (seq > 0)[..., None]
-        history = (items[seq] * real).sum(1) / np.maximum(length, 1)[:, None]
-        for mode, vectors in (("table", users[user]), ("history", history)):
-            print(f"  {split:13s} user_tokens: {mode:7s} {summary(target_ranks(vectors, items, seq, targets))}")
+        window = (items[seq] * real).sum(1)
+        history = window / np.maximum(length, 1)[:, None]
+        full = (window + prefix[start[user] + offset]) / np.maximum(length + offset, 1)[:, None]
+        print(f"  {split}: {int((offset > 0).sum())} of {len(offset)} rows cut at MAX_ITEM_LIST_LENGTH")
+        for mode, vectors in (("table", users[user]), ("history", history), ("full_history", full)):
+            print(f"  {split:13s} user_tokens: {mode:12s} {summary(target_ranks(vectors, items, seq, targets))}")
 
 
 if __name__ == "__main__":

@@ -41,8 +41,26 @@ def history_scale(cf_item, train_dataset):
     return table_scale(mean_of_items(cf_item.numpy(), training_matrix(train_dataset)))
 
 
-def history_vectors(cf_item, seq, scale):
+def history_vectors(cf_item, seq, scale, older=None):
     """``[B, d]``: each row's mean CF vector over its history items ``seq`` ``[B, L]`` (0 = padding), divided by
-    ``scale``; zero for an empty history."""
+    ``scale``; zero for an empty history. ``older``: ``(sums [B, d], counts [B])`` of the items before the window
+    ``seq`` (``user_tokens: full_history``), which enter the mean too."""
     real = (seq > 0).unsqueeze(-1).to(cf_item.dtype)
-    return (cf_item[seq] * real).sum(1) / real.sum(1).clamp_min(1.0) / scale
+    total, count = (cf_item[seq] * real).sum(1), real.sum(1)
+    if older is not None:
+        total, count = total + older[0], count + older[1].unsqueeze(-1).to(cf_item.dtype)
+    return total / count.clamp_min(1.0) / scale
+
+
+def prefix_sums(cf_item, items, starts):
+    """``[len(items) + n_users, d]`` running sums of the CF vectors along each user's item sequence (``items``,
+    ``starts``: :func:`recbole_ilm.data.history.training_sequences`): row ``starts[u] + u + k`` is the sum over the
+    user's first ``k`` items, ``k = 0 .. count``."""
+    items, starts = torch.as_tensor(items), torch.as_tensor(starts)
+    counts = starts[1:] - starts[:-1]
+    user = torch.repeat_interleave(torch.arange(len(counts)), counts)
+    running = torch.cumsum(cf_item[items].double(), dim=0)
+    before = torch.cat([running.new_zeros(1, cf_item.shape[1]), running])[starts[:-1]]  # sum of earlier users
+    out = torch.zeros(len(items) + len(counts), cf_item.shape[1], dtype=torch.float64)
+    out[torch.arange(len(items)) + user + 1] = running - before[user]
+    return out.to(cf_item.dtype)

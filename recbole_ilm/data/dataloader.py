@@ -10,14 +10,28 @@ import itertools
 import math
 
 import numpy as np
+import torch
 from recbole.data.dataloader import FullSortEvalDataLoader, TrainDataLoader
 from recbole.data.interaction import Interaction
 
+from recbole_ilm.data.history import HISTORY_OFFSET
+
+
+def _with_offsets(interaction, offsets, index):
+    """``user_tokens: full_history``: each row's count of its user's items before its history window."""
+    if offsets is not None:
+        interaction.update(Interaction({HISTORY_OFFSET: torch.as_tensor(offsets[np.asarray(index)])}))
+    return interaction
+
 
 class PromptTrainDataLoader(TrainDataLoader):
-    def __init__(self, config, dataset, sampler, prompt_builder, with_slots, shuffle=False):
+    """``history_offsets``: per row of ``dataset`` (:func:`recbole_ilm.data.history.history_offsets`), attached to
+    every batch as ``history_offset``; None leaves the field out."""
+
+    def __init__(self, config, dataset, sampler, prompt_builder, with_slots, shuffle=False, history_offsets=None):
         self.prompt_builder = prompt_builder
         self.with_slots = with_slots
+        self.history_offsets = history_offsets
         self.layout_rng = np.random.default_rng(config["seed"])
         super().__init__(config, dataset, sampler, shuffle=shuffle)
 
@@ -34,7 +48,7 @@ class PromptTrainDataLoader(TrainDataLoader):
         prompts = self.prompt_builder.from_interaction(interaction, self.config, rng=self.layout_rng,
                                                        with_slots=self.with_slots)
         interaction.update(Interaction(prompts))
-        return interaction
+        return _with_offsets(interaction, self.history_offsets, index)
 
 
 class PromptFullSortEvalDataLoader(FullSortEvalDataLoader):
@@ -42,9 +56,10 @@ class PromptFullSortEvalDataLoader(FullSortEvalDataLoader):
     history length, not in the dataset's order), so a batch's prompts are padded to little more than their own
     length. Metrics do not depend on the order; :func:`in_row_order` puts per-row values back in the dataset's."""
 
-    def __init__(self, config, dataset, sampler, prompt_builder, with_slots, shuffle=False):
+    def __init__(self, config, dataset, sampler, prompt_builder, with_slots, shuffle=False, history_offsets=None):
         self.prompt_builder = prompt_builder
         self.with_slots = with_slots
+        self.history_offsets = history_offsets
         super().__init__(config, dataset, sampler, shuffle=shuffle)
         self.row_order = None
         if self.is_sequential and config["eval_group_by_length"]:
@@ -57,7 +72,7 @@ class PromptFullSortEvalDataLoader(FullSortEvalDataLoader):
         interaction, history_index, positive_u, positive_i = super().collate_fn(index)
         prompts = self.prompt_builder.from_interaction(interaction, self.config, with_slots=self.with_slots)
         interaction.update(Interaction(prompts))
-        return interaction, history_index, positive_u, positive_i
+        return _with_offsets(interaction, self.history_offsets, index), history_index, positive_u, positive_i
 
 
 def in_row_order(loader, values):

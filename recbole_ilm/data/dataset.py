@@ -9,6 +9,7 @@ from recbole.utils import set_color
 
 from recbole_ilm.compat import unquoted_atomic_files
 from recbole_ilm.data.dataloader import PromptFullSortEvalDataLoader, PromptTrainDataLoader
+from recbole_ilm.data.history import history_offsets
 from recbole_ilm.data.item_text import check_text_fields
 from recbole_ilm.errors import ILMConfigError
 
@@ -74,7 +75,11 @@ def data_preparation(config, dataset):
     train_sampler, valid_sampler, test_sampler = create_samplers(config, dataset, built)
     builder = get_prompt_builder(config, train_ds)
     slots = model_class.uses_item_slots
-    train = PromptTrainDataLoader(config, train_ds, train_sampler, builder, slots, shuffle=config["shuffle"])
-    valid = PromptFullSortEvalDataLoader(config, valid_ds, valid_sampler, builder, slots)
-    test = PromptFullSortEvalDataLoader(config, test_ds, test_sampler, builder, slots)
+    offsets = [None] * 3
+    if slots and config["user_tokens"] == "full_history":
+        offsets = history_offsets(config, train_ds, valid_ds, test_ds)
+    train = PromptTrainDataLoader(config, train_ds, train_sampler, builder, slots, shuffle=config["shuffle"],
+                                  history_offsets=offsets[0])
+    valid = PromptFullSortEvalDataLoader(config, valid_ds, valid_sampler, builder, slots, history_offsets=offsets[1])
+    test = PromptFullSortEvalDataLoader(config, test_ds, test_sampler, builder, slots, history_offsets=offsets[2])
     return train, valid, test

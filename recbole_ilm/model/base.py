@@ -17,11 +17,12 @@ import torch.nn.functional as F
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 
-from recbole_ilm.cf import get_cf_embeddings, history_scale, history_vectors, normalised_table
+from recbole_ilm.cf import get_cf_embeddings, normalised_table
 from recbole_ilm.data.item_text import item_text_embeddings
 from recbole_ilm.data.prompt_cache import get_prompt_builder
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.retrieval.interleave import interleave
+from recbole_ilm.retrieval.user_tokens import register_user_token_buffers, row_user_vectors
 from recbole_ilm.llm.backbone import (build_backbone, freeze, last_hidden_state, load_causal_lm, prompt_positions,
                                       run_llm)
 from recbole_ilm.retrieval.distill import check_user_teacher
@@ -65,8 +66,7 @@ class FrozenLLMRecommender(SequentialRecommender):
             self.register_buffer("cf_user", normalised_table(users))
             self.register_buffer("cf_item", normalised_table(items))
             self.cf_dim = self.cf_item.shape[1]
-            if config["user_tokens"] == "history":
-                self.register_buffer("history_scale", history_scale(self.cf_item, dataset), persistent=False)
+            register_user_token_buffers(self, config, dataset)
         self.item_encoder = self.build_item_encoder(config, dataset)
         self.token_gate = None  # item_token_input: add: zero at the start, so phase 2 starts as the backbone
         if self.item_encoder is not None and config["item_token_input"] == "add":
@@ -188,12 +188,8 @@ class FrozenLLMRecommender(SequentialRecommender):
         items = (lambda ids: item_tokens[ids]) if item_tokens is not None else (
             lambda ids: self.encode_entities(self.cf_item[ids]))
         slot_user, users = batch["prompt_slot_user"], lambda ids: self.encode_entities(self.cf_user[ids])
-        if self.config["user_tokens"] == "history" and bool((slot_user > 0).any()):
-            if self.ITEM_SEQ not in batch:
-                raise ILMConfigError(f"user_tokens: history builds a user's tokens from the row's history, but this "
-                                     f"batch has no {self.ITEM_SEQ}; use user_tokens: table")
-            # one CF vector per row (what precedes its target), so the slots name the row (1-based), not the user
-            vectors = history_vectors(self.cf_item, batch[self.ITEM_SEQ].to(self.cf_item.device), self.history_scale)
+        vectors = row_user_vectors(self, batch) if bool((slot_user > 0).any()) else None
+        if vectors is not None:  # one CF vector per row, so the slots name the row (1-based), not the user
             rows = torch.arange(1, slot_user.shape[0] + 1, device=slot_user.device).unsqueeze(1)
             slot_user, users = torch.where(slot_user > 0, rows, 0), lambda ids: self.encode_entities(vectors[ids - 1])
         return interleave(text, batch["prompt_slot_item"], slot_user, batch["prompt_slot_rank"], items, users,
