@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Amazon Beauty: user_tokens table vs full_history on the best Beauty configuration (SASRec's item table as the CF
+# input, item_head_cf, SASRec's user vector distilled, GRU4Rec seed 2020's scores distilled, 12 phase-2 epochs).
+# Written in the twenty-sixth session (2026-12-07) for a later one; not run yet. On a fresh 2-core box the
+# prerequisites alone take about 3 h of CPU (GRU4Rec ~55 min, phase-0 backbone ~78 min, SASRec ~48 min), each cached
+# (/work/ckpt, /work/ilm_cache) and skipped when present; each 12-epoch cell takes ~40 min. One torch process at a
+# time; finished cells are not re-run; a killed phase-2 cell resumes with --set resume=saved/<its>.resume.pth.
+# Usage: bash docs/quality/beauty-user-tokens.sh   (from the repository root, or a git archive of it with OUT_ROOT)
+set -euo pipefail
+OUT_ROOT=${OUT_ROOT:-docs/quality/ablations}
+DATA=${DATA:-/work/shared/datasets}
+TEACHER=/work/ckpt/GRU4Rec-amazon-beauty-seed2020-amd.pth
+BASE=(--datasets amazon-beauty --protocols "" --seeds 2020 --set backbone_epochs=20 --set backbone_seed=2020
+      --set backbone_stopping_step=3 --set data_path="$DATA" --set ilm_cache_dir=/work/ilm_cache
+      --set item_indexing=text --set GRU4Rec:epochs=50)
+mkdir -p /work/ckpt
+if [ ! -f "$TEACHER" ]; then  # the teacher, as in the fifth session's cell (RecBole saves saved/GRU4Rec-<time>.pth)
+  python -m recbole_ilm.experiments.benchmark "${BASE[@]}" --out "$OUT_ROOT/beauty-rebuild-3" --models GRU4Rec
+  cp "$(ls -t saved/GRU4Rec-*.pth | head -1)" "$TEACHER"
+fi
+# the phase-0 backbone alone (cached for the cells below); compare its test ranks with beauty-rebuild-2's
+python -m recbole_ilm.experiments.benchmark "${BASE[@]}" --out "$OUT_ROOT/beauty-rebuild-3" --models BackboneOnly
+BEST=("${BASE[@]}" --models ILM-rand-head-distill --set item_head_negatives=1024 --set item_head_id_embedding=True
+      --set cf_source=checkpoint --set cf_checkpoint=SASRec --set item_head_cf=True --set distill_top_items=20
+      --set distill_checkpoint="$TEACHER" --set distill_user_weight=1.0 --set epochs=12 --set stopping_step=30)
+python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-user-tokens-table"
+python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-user-tokens-full-history" \
+    --set user_tokens=full_history
+# then: python -m recbole_ilm.experiments.paired <table cell .json> <full_history cell .json>, and the fusion tool on
+# each phase-2 checkpoint (section "`item_head_cf` at 12 phase-2 epochs" of docs/results.md)
