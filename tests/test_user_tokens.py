@@ -10,7 +10,7 @@ import torch
 from recbole.data.interaction import Interaction
 
 from helpers import build
-from recbole_ilm.cf import prefix_sums
+from recbole_ilm.cf import get_cf_embeddings, prefix_sums, table_scale
 from recbole_ilm.data.history import history_offsets, training_sequences
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.quick_start import run_recbole_ilm
@@ -105,7 +105,7 @@ def test_plain_interactions_score_as_the_loaders_batches(toy, head):
             model.embed_prompt(batch)
 
 
-@pytest.mark.parametrize("mode", ["history", "full_history"])
+@pytest.mark.parametrize("mode", ["history", "full_history", "fold_in"])
 def test_a_history_run_trains_and_evaluates(toy, mode):
     result = run_recbole_ilm(model="ILM", dataset="toy", config_dict=toy(user_tokens=mode, MAX_ITEM_LIST_LENGTH=4,
                                                                          retrieval_head="item_tokens"))
@@ -202,3 +202,39 @@ def test_full_history_tokens_see_items_before_the_window_and_never_the_target(to
 
 def _rebuilt_prefix(model, train):
     return prefix_sums(model.cf_item, *training_sequences(model.config, train._dataset))
+
+
+def test_fold_in_is_ials_own_user_solve_on_the_rows_past_by_hand(toy):
+    """``fold_in``: (YᵀY + λI)⁻¹ Σ y over the user's items before the row's target, from the raw iALS tables, at the
+    user table's scale; on a validation row (its past: every training item) that is the user table's own row."""
+    config, ds, (train, valid, test), model = build("ILM", toy(user_tokens="fold_in", MAX_ITEM_LIST_LENGTH=4,
+                                                               ials_iterations=30))
+    model.eval()
+    users, items = get_cf_embeddings(config, train._dataset)
+    seqs = _user_sequences(ds)
+    solve = np.linalg.inv(items.T.astype(np.float64) @ items + config["ials_regularization"] * np.eye(items.shape[1]))
+    scale_u = float(table_scale(users))
+    for loader in (train, valid):
+        batch = next(iter(loader))
+        inter = batch[0] if isinstance(batch, tuple) else batch
+        tokens = _user_slot_tokens(model, inter)
+        assert len(tokens) == len(inter)
+        for b, got in tokens.items():
+            u, off, n = int(inter["user_id"][b]), int(inter["history_offset"][b]), int(inter["item_length"][b])
+            vector = solve @ items[seqs[u][: off + n]].sum(axis=0) / scale_u
+            if loader is valid:  # the whole training history: iALS's own user factor, up to its CG solver's error
+                table = users[u] / scale_u
+                assert np.linalg.norm(vector - table) < 0.02 * np.linalg.norm(table)
+            with torch.no_grad():
+                want = model.encode_entities(torch.as_tensor(vector, dtype=torch.float32).unsqueeze(0))[0]
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("override, match", [({"ials_alpha": 2.0}, "ials_alpha: 1"),
+                                             ({"cf_source": "file"}, "use user_tokens: full_history")])
+def test_fold_in_refuses_what_it_cannot_solve(toy, tmp_path, override, match):
+    if override.get("cf_source") == "file":
+        override = {**override, "cf_embedding_file": str(tmp_path / "items.npy")}
+        np.save(override["cf_embedding_file"], np.random.default_rng(0).normal(size=(31, 8)).astype(np.float32))
+    with pytest.raises(ILMConfigError, match=match):
+        build("ILM", toy(user_tokens="fold_in", **override))

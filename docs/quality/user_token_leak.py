@@ -8,7 +8,8 @@ of the CF user table, which is fitted on (iALS) or averaged over (a checkpoint w
 user's training items, so on a training row it already holds that row's target and the items after it; at test time
 it holds no test target. ``history`` takes the mean of the row's own history items, the same kind of vector at
 training and at test; ``full_history`` the mean over all of the user's items before the row's target (the history
-RecBole cut at ``MAX_ITEM_LIST_LENGTH`` included). No model is trained here: every item is scored by its dot product with that vector alone, the
+RecBole cut at ``MAX_ITEM_LIST_LENGTH`` included); ``fold_in`` iALS's own user solve on those items (iALS only). No
+model is trained here: every item is scored by its dot product with that vector alone, the
 row's history items masked, and the script prints hit@10, NDCG@10 and the target's median rank for the training
 rows and for the test rows, per mode. A gap between training and test rows that ``history`` does not have is what
 phase 2 can learn from the table's vectors and not use at test.
@@ -27,6 +28,7 @@ from recbole_ilm.cf import get_cf_embeddings, normalised_table, prefix_sums
 from recbole_ilm.config import Config
 from recbole_ilm.data.history import history_offsets, training_sequences
 from recbole_ilm.experiments.common import parse_set
+from recbole_ilm.retrieval.user_tokens import fold_in_map
 
 
 def target_ranks(vectors, items, seq, targets, batch=2048):
@@ -58,7 +60,9 @@ def main():
     config = Config(model="ILM", dataset=args.dataset, config_dict={"show_progress": False, **parse_set(args.set)})
     init_seed(config["seed"], config["reproducibility"])
     train, valid, test = data_preparation(config, create_dataset(config))
-    users, items = (normalised_table(t).numpy() for t in get_cf_embeddings(config, train._dataset))
+    raw_users, raw_items = get_cf_embeddings(config, train._dataset)
+    users, items = normalised_table(raw_users).numpy(), normalised_table(raw_items).numpy()
+    solve = fold_in_map(config, raw_users, raw_items).numpy() if (config["cf_source"] or "ials") == "ials" else None
     print(f"{args.dataset}, cf_source {config['cf_source'] or 'ials'}, {items.shape[0] - 1} items")
     offsets = history_offsets(config, train._dataset, valid._dataset, test._dataset)
     prefix = prefix_sums(torch.as_tensor(items), *training_sequences(config, train._dataset)).numpy()
@@ -72,7 +76,10 @@ def main():
         history = window / np.maximum(length, 1)[:, None]
         full = (window + prefix[start[user] + offset]) / np.maximum(length + offset, 1)[:, None]
         print(f"  {split}: {int((offset > 0).sum())} of {len(offset)} rows cut at MAX_ITEM_LIST_LENGTH")
-        for mode, vectors in (("table", users[user]), ("history", history), ("full_history", full)):
+        past = window + prefix[start[user] + offset]
+        modes = [("table", users[user]), ("history", history), ("full_history", full)]
+        modes += [] if solve is None else [("fold_in", past @ solve.T)]
+        for mode, vectors in modes:
             print(f"  {split:13s} user_tokens: {mode:12s} {summary(target_ranks(vectors, items, seq, targets))}")
 
 

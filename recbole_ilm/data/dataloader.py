@@ -18,7 +18,7 @@ from recbole_ilm.data.history import HISTORY_OFFSET
 
 
 def _with_offsets(interaction, offsets, index):
-    """``user_tokens: full_history``: each row's count of its user's items before its history window."""
+    """``user_tokens: full_history`` / ``fold_in``: each row's count of its user's items before its history window."""
     if offsets is not None:
         interaction.update(Interaction({HISTORY_OFFSET: torch.as_tensor(offsets[np.asarray(index)])}))
     return interaction

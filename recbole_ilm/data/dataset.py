@@ -76,7 +76,7 @@ def data_preparation(config, dataset):
     builder = get_prompt_builder(config, train_ds)
     slots = model_class.uses_item_slots
     offsets = [None] * 3
-    if slots and config["user_tokens"] == "full_history":
+    if slots and config["user_tokens"] in ("full_history", "fold_in"):
         offsets = history_offsets(config, train_ds, valid_ds, test_ds)
     train = PromptTrainDataLoader(config, train_ds, train_sampler, builder, slots, shuffle=config["shuffle"],
                                   history_offsets=offsets[0])

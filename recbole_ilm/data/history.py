@@ -1,5 +1,5 @@
 """Users' histories: a RecBole interaction for one user and an item history (as the sequential models read it at
-test time), and where each RecBole row sits in its user's whole item sequence (``user_tokens: full_history``)."""
+test time), and where each RecBole row sits in its user's whole item sequence (``user_tokens: full_history``, ``fold_in``)."""
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ def row_positions(config, *splits):
     ok = np.array_equal(lengths, np.minimum(positions, config["MAX_ITEM_LIST_LENGTH"])) and np.array_equal(
         last[order[1:]][chained], targets[order[:-1]][chained])
     if not ok:
-        raise ILMConfigError("user_tokens: full_history needs RecBole's own sequential rows (one per position of "
+        raise ILMConfigError("user_tokens: full_history (and fold_in) needs RecBole's own sequential rows (one per position of "
                              "each user's time-ordered items, split leave-one-out: eval_args split LS, order TO); "
                              "these rows are laid out otherwise (e.g. benchmark_filename); use user_tokens: history")
     bounds = np.cumsum([0] + [len(s) for s in splits])

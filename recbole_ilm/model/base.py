@@ -66,7 +66,7 @@ class FrozenLLMRecommender(SequentialRecommender):
             self.register_buffer("cf_user", normalised_table(users))
             self.register_buffer("cf_item", normalised_table(items))
             self.cf_dim = self.cf_item.shape[1]
-            register_user_token_buffers(self, config, dataset)
+            register_user_token_buffers(self, config, dataset, users, items)
         self.item_encoder = self.build_item_encoder(config, dataset)
         self.token_gate = None  # item_token_input: add: zero at the start, so phase 2 starts as the backbone
         if self.item_encoder is not None and config["item_token_input"] == "add":

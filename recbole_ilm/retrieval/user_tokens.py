@@ -1,27 +1,49 @@
 """``user_tokens``: the CF vector behind a prompt's user tokens (``properties/frozen_llm.yaml``).
 
-``table`` reads the user's row of the model's CF user table (``cf_user``). ``history`` and ``full_history`` build
-one vector per row from the CF item vectors of what precedes the row's target: its ``ITEM_SEQ`` window, and for
-``full_history`` also the user's items before that window (the loaders' ``history_offset``, summed from running
-sums along each user's training items)."""
+``table`` reads the user's row of the model's CF user table (``cf_user``). The other modes build one vector per row
+from the CF item vectors of what precedes the row's target: its ``ITEM_SEQ`` window (``history``: their mean), and
+also the user's items before that window (the loaders' ``history_offset``, summed from running sums along each
+user's training items): ``full_history`` takes their mean, ``fold_in`` iALS's own user solve on them."""
 
+import numpy as np
 import torch
 
-from recbole_ilm.cf import history_scale, history_vectors, prefix_sums
+from recbole_ilm.cf import history_scale, history_vectors, prefix_sums, table_scale
 from recbole_ilm.data.history import HISTORY_OFFSET, training_sequences
 from recbole_ilm.errors import ILMConfigError
 
 
-def register_user_token_buffers(model, config, dataset):
-    """The non-persistent buffers a mode needs (rebuilt from the training split on load): ``history_scale``;
-    ``full_history`` also ``history_prefix`` (running sums) and ``history_start`` (each user's first row of it)."""
-    if config["user_tokens"] in ("history", "full_history"):
+def register_user_token_buffers(model, config, dataset, users, items):
+    """The non-persistent buffers a mode needs (rebuilt from the training split on load; ``users``, ``items``: the
+    raw CF tables): ``history_scale``; with the whole past also ``history_prefix`` (running sums) and
+    ``history_start`` (each user's first row of it); ``fold_in`` also ``fold_in_map``."""
+    mode = config["user_tokens"]
+    if mode in ("history", "full_history"):
         model.register_buffer("history_scale", history_scale(model.cf_item, dataset), persistent=False)
-    if config["user_tokens"] == "full_history":
-        items, starts = training_sequences(config, dataset)
-        model.register_buffer("history_prefix", prefix_sums(model.cf_item, items, starts), persistent=False)
+    if mode in ("full_history", "fold_in"):
+        sequence, starts = training_sequences(config, dataset)
+        model.register_buffer("history_prefix", prefix_sums(model.cf_item, sequence, starts), persistent=False)
         model.register_buffer("history_start", torch.as_tensor(starts[:-1]) + torch.arange(len(starts) - 1),
                               persistent=False)
+    if mode == "fold_in":
+        model.register_buffer("fold_in_map", fold_in_map(config, users, items), persistent=False)
+
+
+def fold_in_map(config, users, items):
+    """``[d, d]``: maps the sum of a user's (normalised) CF item vectors to the user's (normalised) iALS factor.
+    With ``ials_alpha: 1`` every observed pair has confidence 1, so iALS's user step is ``(YᵀY + λI)⁻¹ Σ y_i`` over
+    the user's items: the user table's own vector, here for any set of items (the items before a row's target)."""
+    if (config["cf_source"] or "ials") != "ials":
+        raise ILMConfigError(f"user_tokens: fold_in recomputes iALS's user factor, but cf_source is "
+                             f"{config['cf_source']}; use user_tokens: full_history (the mean of the items' vectors, "
+                             f"which is how a CF model without a user table gets its user vectors here)")
+    if config["ials_alpha"] != 1:
+        raise ILMConfigError(f"user_tokens: fold_in needs ials_alpha: 1 (iALS's user step is then one linear map of "
+                             f"the sum of the items' factors); ials_alpha is {config['ials_alpha']}")
+    y = np.asarray(items, dtype=np.float64)
+    solve = np.linalg.inv(y.T @ y + config["ials_regularization"] * np.eye(y.shape[1]))
+    scale = table_scale(items) / table_scale(users)  # normalised items in, normalised users out
+    return torch.as_tensor(solve * float(scale), dtype=torch.float32)
 
 
 def row_user_vectors(model, batch):
@@ -33,8 +55,11 @@ def row_user_vectors(model, batch):
         raise ILMConfigError(f"user_tokens: {mode} builds a user's tokens from the row's history, but this batch has "
                              f"no {model.ITEM_SEQ}; use user_tokens: table")
     seq = batch[model.ITEM_SEQ].to(model.cf_item.device)
-    return history_vectors(model.cf_item, seq, model.history_scale,
-                           _older_items(model, batch) if mode == "full_history" else None)
+    older = _older_items(model, batch) if mode in ("full_history", "fold_in") else None
+    if mode == "fold_in":
+        total = (model.cf_item[seq] * (seq > 0).unsqueeze(-1)).sum(1)
+        return (total if older is None else total + older[0]) @ model.fold_in_map.T
+    return history_vectors(model.cf_item, seq, model.history_scale, older)
 
 
 def _older_items(model, batch):
