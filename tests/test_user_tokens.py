@@ -158,22 +158,30 @@ def test_full_history_offsets_place_every_row_in_its_users_sequence(toy):
     assert cut > 0  # histories longer than MAX_ITEM_LIST_LENGTH were cut, so the offsets are not all 0
 
 
-def test_full_history_vectors_are_the_mean_over_the_users_whole_past_by_hand(toy):
-    ds, (train, valid, test), model = _full_history_model(toy)
+def _rows_and_their_past(model, ds, loaders):
+    """``(loader, user, past items, user tokens)`` for every row of each loader's first batch; every row has them."""
     seqs = _user_sequences(ds)
-    cf, scale = model.cf_item.numpy(), model.history_scale.item()
-    for loader in (train, test):
+    for loader in loaders:
         batch = next(iter(loader))
         inter = batch[0] if isinstance(batch, tuple) else batch
         tokens = _user_slot_tokens(model, inter)
         assert len(tokens) == len(inter)
         for b, got in tokens.items():
             u, off, n = int(inter["user_id"][b]), int(inter["history_offset"][b]), int(inter["item_length"][b])
-            past = seqs[u][: off + n]  # everything before the target, also what the window cut off
-            vector = cf[past].mean(axis=0) / scale
-            with torch.no_grad():
-                want = model.encode_entities(torch.as_tensor(vector, dtype=torch.float32).unsqueeze(0))[0]
-            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+            yield loader, u, seqs[u][: off + n], got  # everything before the target, also what the window cut off
+
+
+def _assert_tokens_of(model, vector, got):
+    with torch.no_grad():
+        want = model.encode_entities(torch.as_tensor(vector, dtype=torch.float32).unsqueeze(0))[0]
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_full_history_vectors_are_the_mean_over_the_users_whole_past_by_hand(toy):
+    ds, (train, valid, test), model = _full_history_model(toy)
+    cf, scale = model.cf_item.numpy(), model.history_scale.item()
+    for _, _, past, got in _rows_and_their_past(model, ds, (train, test)):
+        _assert_tokens_of(model, cf[past].mean(axis=0) / scale, got)
 
 
 def test_full_history_tokens_see_items_before_the_window_and_never_the_target(toy):
@@ -211,23 +219,14 @@ def test_fold_in_is_ials_own_user_solve_on_the_rows_past_by_hand(toy):
                                                                ials_iterations=30))
     model.eval()
     users, items = get_cf_embeddings(config, train._dataset)
-    seqs = _user_sequences(ds)
     solve = np.linalg.inv(items.T.astype(np.float64) @ items + config["ials_regularization"] * np.eye(items.shape[1]))
     scale_u = float(table_scale(users))
-    for loader in (train, valid):
-        batch = next(iter(loader))
-        inter = batch[0] if isinstance(batch, tuple) else batch
-        tokens = _user_slot_tokens(model, inter)
-        assert len(tokens) == len(inter)
-        for b, got in tokens.items():
-            u, off, n = int(inter["user_id"][b]), int(inter["history_offset"][b]), int(inter["item_length"][b])
-            vector = solve @ items[seqs[u][: off + n]].sum(axis=0) / scale_u
-            if loader is valid:  # the whole training history: iALS's own user factor, up to its CG solver's error
-                table = users[u] / scale_u
-                assert np.linalg.norm(vector - table) < 0.02 * np.linalg.norm(table)
-            with torch.no_grad():
-                want = model.encode_entities(torch.as_tensor(vector, dtype=torch.float32).unsqueeze(0))[0]
-            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    for loader, u, past, got in _rows_and_their_past(model, ds, (train, valid)):
+        vector = solve @ items[past].sum(axis=0) / scale_u
+        if loader is valid:  # the whole training history: iALS's own user factor, up to its CG solver's error
+            table = users[u] / scale_u
+            assert np.linalg.norm(vector - table) < 0.02 * np.linalg.norm(table)
+        _assert_tokens_of(model, vector, got)
 
 
 @pytest.mark.parametrize("override, match", [({"ials_alpha": 2.0}, "ials_alpha: 1"),
