@@ -41,14 +41,20 @@ def history_scale(cf_item, train_dataset):
     return table_scale(mean_of_items(cf_item.numpy(), training_matrix(train_dataset)))
 
 
-def history_vectors(cf_item, seq, scale, older=None):
-    """``[B, d]``: each row's mean CF vector over its history items ``seq`` ``[B, L]`` (0 = padding), divided by
-    ``scale``; zero for an empty history. ``older``: ``(sums [B, d], counts [B])`` of the items before the window
-    ``seq`` (``user_tokens: full_history``), which enter the mean too."""
+def history_sums(cf_item, seq, older=None):
+    """``(sums [B, d], counts [B, 1])`` of the CF vectors of each row's history items ``seq`` ``[B, L]`` (0 =
+    padding), plus ``older``: ``(sums [B, d], counts [B])`` of the items before that window, if given."""
     real = (seq > 0).unsqueeze(-1).to(cf_item.dtype)
     total, count = (cf_item[seq] * real).sum(1), real.sum(1)
     if older is not None:
         total, count = total + older[0], count + older[1].unsqueeze(-1).to(cf_item.dtype)
+    return total, count
+
+
+def history_vectors(cf_item, seq, scale, older=None):
+    """``[B, d]``: each row's mean CF vector over its history items (:func:`history_sums`), divided by ``scale``;
+    zero for an empty history."""
+    total, count = history_sums(cf_item, seq, older)
     return total / count.clamp_min(1.0) / scale
 
 

@@ -50,8 +50,9 @@ def row_positions(config, *splits):
     ok = np.array_equal(lengths, np.minimum(positions, config["MAX_ITEM_LIST_LENGTH"])) and np.array_equal(
         last[order[1:]][chained], targets[order[:-1]][chained])
     if not ok:
-        raise ILMConfigError("user_tokens: full_history (and fold_in) needs RecBole's own sequential rows (one per position of "
-                             "each user's time-ordered items, split leave-one-out: eval_args split LS, order TO); "
+        raise ILMConfigError("user_tokens: full_history (and fold_in) needs RecBole's own sequential rows (one per "
+                             "position of each user's time-ordered items, split leave-one-out: eval_args split LS, "
+                             "order TO); "
                              "these rows are laid out otherwise (e.g. benchmark_filename); use user_tokens: history")
     bounds = np.cumsum([0] + [len(s) for s in splits])
     return [positions[a:b] for a, b in zip(bounds[:-1], bounds[1:])]

@@ -8,7 +8,7 @@ user's training items): ``full_history`` takes their mean, ``fold_in`` iALS's ow
 import numpy as np
 import torch
 
-from recbole_ilm.cf import history_scale, history_vectors, prefix_sums, table_scale
+from recbole_ilm.cf import history_scale, history_sums, history_vectors, prefix_sums, table_scale
 from recbole_ilm.data.history import HISTORY_OFFSET, training_sequences
 from recbole_ilm.errors import ILMConfigError
 
@@ -57,8 +57,7 @@ def row_user_vectors(model, batch):
     seq = batch[model.ITEM_SEQ].to(model.cf_item.device)
     older = _older_items(model, batch) if mode in ("full_history", "fold_in") else None
     if mode == "fold_in":
-        total = (model.cf_item[seq] * (seq > 0).unsqueeze(-1)).sum(1)
-        return (total if older is None else total + older[0]) @ model.fold_in_map.T
+        return history_sums(model.cf_item, seq, older)[0] @ model.fold_in_map.T
     return history_vectors(model.cf_item, seq, model.history_scale, older)
 
 
