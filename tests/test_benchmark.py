@@ -6,16 +6,18 @@ import os
 import subprocess
 import sys
 
+import torch
+
 from conftest import ROOT
 
 from recbole_ilm.experiments.benchmark import markdown, with_finished
 
 
-def _cell(out, dataset, label, seed, ndcg):
+def _cell(out, dataset, label, seed, ndcg, machine=None):
     os.makedirs(os.path.join(out, "cells", dataset), exist_ok=True)
     metrics = {"hit@5": 0.1, "ndcg@5": 0.05, "hit@10": 0.2, "ndcg@10": ndcg}
     with open(os.path.join(out, "cells", dataset, f"{label}-seed{seed}.json"), "w") as f:
-        json.dump({"test": metrics, "train_and_test_seconds": 10.0}, f)
+        json.dump({"test": metrics, "train_and_test_seconds": 10.0} | ({"machine": machine} if machine else {}), f)
 
 
 def test_the_report_keeps_the_folders_other_cells(tmp_path):
@@ -32,6 +34,11 @@ def test_the_report_keeps_the_folders_other_cells(tmp_path):
     table = markdown(out, *found)
     assert "| SASRec | 1 | 0.1000 | 0.0500 | 0.2000 | 0.0500 |" in table
     assert "| ILM-rand-head-distill | 2 |" in table and "0.0300 ± 0.0100" in table  # both seeds, mean ± s.e.
+    assert table.splitlines()[1] == "Cells record no machine (run before it was kept)."
+    _cell(out, "ml-1m", "GRU4Rec", 2, 0.1, {"cpu": "AMD EPYC", "cpu_capability": "AVX2", "gpu": None})
+    _cell(out, "ml-1m", "SASRec", 2, 0.1, {"cpu": "AMD EPYC", "cpu_capability": "AVX512", "gpu": "NVIDIA H100"})
+    header = markdown(out, *with_finished(out, ["ml-100k"], ["SASRec"], [1])).splitlines()[1]
+    assert header == "Cells ran on: AMD EPYC (AVX2); AMD EPYC (AVX512, NVIDIA H100)."
     assert "### ml-1m" in table and "| GRU4Rec | 1 |" in table
 
 
@@ -48,6 +55,9 @@ def test_benchmark_smoke_writes_table_chart_and_resumes(tmp_path):
     assert os.path.getsize(os.path.join(out, "chart.png")) > 1000
     cell = json.load(open(os.path.join(out, "cells", "ml-100k", "ILM-rand-seed1.json")))
     assert cell["config"]["phase1_epochs"] == 0 and 0 <= cell["test"]["ndcg@10"] <= 1
+    # what it ran on, the kernels' instruction set included (it changes a long training's weights)
+    assert cell["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and cell["machine"]["cpu"]
+    assert f"({torch.backends.cpu.get_cpu_capability()})" in table.splitlines()[1]
     # the SASRec cell's checkpoint is stored where cf_checkpoint: SASRec (same recipe and seed) looks for it
     [stored] = glob.glob(str(tmp_path / "saved" / "ilm_cache" / "ml-100k" / "recbole-SASRec-*" / "meta.json"))
     sasrec = json.load(open(os.path.join(out, "cells", "ml-100k", "SASRec-seed1.json")))

@@ -45,7 +45,7 @@ def cell_path(out, dataset, label, seed):
 def run_cell(label, dataset, seed, out, overrides, protocols):
     """Train/test one cell in this process and write its JSON (called in a child process)."""
     from recbole_ilm.evaluate import evaluate_checkpoint
-    from recbole_ilm.experiments.cell_stats import cell_stats
+    from recbole_ilm.experiments.cell_stats import cell_stats, machine
     from recbole_ilm.quick_start import run_recbole_ilm
     from recbole_ilm.trained_baselines import recbole_model_class, store_trained
 
@@ -57,11 +57,12 @@ def run_cell(label, dataset, seed, out, overrides, protocols):
     if abs(stats["ndcg@10"] - float(result["test_result"]["ndcg@10"])) > 1e-3:  # the timed pass is the same test
         raise RuntimeError(f"timed test pass NDCG@10 {stats['ndcg@10']:.4f} != RecBole's "
                            f"{float(result['test_result']['ndcg@10']):.4f}")
-    record = {"stats": stats,"model": label, "dataset": dataset, "seed": seed, "config": config,
+    record = {"stats": stats, "model": label, "dataset": dataset, "seed": seed, "config": config,
               "test": {k: float(v) for k, v in result["test_result"].items()},
               "valid": {k: float(v) for k, v in (result["best_valid_result"] or {}).items()},
               "train_and_test_seconds": round(time.time() - start, 1),
-              "throughput": {str(k): v for k, v in (result.get("throughput") or {}).items()}}
+              "throughput": {str(k): v for k, v in (result.get("throughput") or {}).items()},
+              "machine": machine()}
     if result["saved_model_file"] and recbole_model_class(model) is not None:  # e.g. SASRec: reusable by name
         store_trained(result["saved_model_file"], {k: record[k] for k in ("valid", "test")} |
                       {"seconds": record["train_and_test_seconds"]})
@@ -147,8 +148,16 @@ def collect(out, dataset, labels, seeds):
     return rows
 
 
+def machines(cells):
+    """The machines the cells ran on (CPU, its kernels' instruction set, GPU), for the report's header."""
+    found = {f"{m['cpu']} ({m['cpu_capability']}" + (f", {m['gpu']})" if m["gpu"] else ")")
+             for c in cells if (m := c.get("machine"))}
+    return f"Cells ran on: {'; '.join(sorted(found))}." if found else "Cells record no machine (run before it was kept)."
+
+
 def markdown(out, datasets, labels, seeds):
-    lines = [f"Machine: {platform.platform()}, Python {platform.python_version()}; seeds {seeds}.", ""]
+    cells = [c for d in datasets for row in collect(out, d, labels, seeds).values() for c in row]
+    lines = [f"Machine: {platform.platform()}, Python {platform.python_version()}; seeds {seeds}.", machines(cells), ""]
     for dataset in datasets:
         rows = collect(out, dataset, labels, seeds)
         if not rows:

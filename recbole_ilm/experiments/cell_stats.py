@@ -89,6 +89,24 @@ def examples_seen(trainer, train_data):
     return {"train": len(trainer.train_loss_dict) * len(train_data.dataset)}
 
 
+def machine():
+    """What a cell ran on. The CPU's vector instructions matter for its numbers: torch picks its kernels by
+    ``cpu_capability`` (AVX2 / AVX512), and the two give different rounding, which long trainings (the phase-0
+    backbone) carry into different weights; ``ATEN_CPU_CAPABILITY=avx2`` forces one set of kernels."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
 def cell_stats(trainer, train_data, test_data):
     """The extra numbers of a benchmark cell (passed to ``run_recbole_ilm(after_test=...)``)."""
     return {"examples_seen": examples_seen(trainer, train_data), **timed_test_ranks(trainer, train_data, test_data)}
