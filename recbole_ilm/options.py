@@ -68,7 +68,8 @@ SPEC = {
                     "vectors of the row's history items, only what precedes its target; full_history = the same "
                     "mean over every item of the user before the target, not only the MAX_ITEM_LIST_LENGTH the row "
                     "shows; fold_in = iALS's own user solve on those items (the table's vector without the row's "
-                    "future; cf_source ials, ials_alpha 1)."),
+                    "future; cf_source ials, ials_alpha 1). Unless table, phase 1's UIC pairs each training row with "
+                    "its target and reads the same vector."),
     "prompt_vocab_size": ("positive int", None, "Target size of the plugin's SentencePiece vocabulary."),
     "train_tasks": ("dict of non-negative numbers", None, "Task sampling weights for training prompts."),
     "eval_task": ("string", {"sequential", "straightforward"}, "Task scored by RecBole's evaluator."),

@@ -237,3 +237,55 @@ def test_fold_in_refuses_what_it_cannot_solve(toy, tmp_path, override, match):
         np.save(override["cf_embedding_file"], np.random.default_rng(0).normal(size=(31, 8)).astype(np.float32))
     with pytest.raises(ILMConfigError, match=match):
         build("ILM", toy(user_tokens="fold_in", **override))
+
+
+@pytest.mark.parametrize("mode", ["history", "full_history", "fold_in"])
+def test_phase1_uic_reads_each_training_rows_own_user_vector(toy, mode):
+    """Unless ``user_tokens: table``, phase 1's user-item pairs are the training rows and their targets, and the user
+    side is the vector phase 2 puts behind the row's user tokens: built from the user's items before the target (by
+    hand below), never from the user table."""
+    from recbole_ilm.trainer.alignment_trainer import AlignmentTrainer
+
+    config, ds, (train, valid, test), model = build("ILM", toy(user_tokens=mode, MAX_ITEM_LIST_LENGTH=4,
+                                                               phase1_losses=["uic"], phase1_schedule=["user_item"],
+                                                               phase1_steps_per_epoch=1))
+    target = model.alignment_target()
+    trainer = AlignmentTrainer(config, target, train._dataset)
+    feat = train._dataset.inter_feat
+    rows = np.arange(len(feat))
+    assert np.array_equal(trainer.data.pairs["user_item"], np.stack([rows, feat["item_id"].numpy()], axis=1))
+    seen, past = {}, []  # by hand: a user's k-th training row has the user's first k items as its past
+    for u, first, t in zip(feat["user_id"].tolist(), feat["item_id_list"][:, 0].tolist(), feat["item_id"].tolist()):
+        items = seen.setdefault(u, [first])
+        past.append(list(items))
+        items.append(t)
+    cf = model.cf_item
+    with torch.no_grad():
+        got = target.row_user_vectors(trainer.data.user_rows(torch.as_tensor(rows)))
+        for r, items in enumerate(past):
+            if mode == "fold_in":
+                want = cf[items].sum(dim=0) @ model.fold_in_map.T
+            else:
+                want = cf[items[-4:] if mode == "history" else items].mean(dim=0) / model.history_scale
+            torch.testing.assert_close(got[r], want, rtol=1e-4, atol=1e-5)
+    assert any(len(items) > 4 for items in past)  # some rows' past is longer than their ITEM_SEQ window
+    batches, inputs = [], []
+    sample, features = trainer.data.sample, target.qformer.item_features
+    trainer.data.sample = lambda *a: batches.append(sample(*a)) or batches[-1]
+    target.qformer.item_features = lambda x: inputs.append(x.detach().clone()) or features(x)
+    trainer.train_epoch(0, show_progress=False)
+    [batch] = batches
+    torch.testing.assert_close(inputs[0], got[batch[:, 0]])  # the rows' own vectors, not the user table's rows
+    torch.testing.assert_close(inputs[1], cf[batch[:, 1]])
+
+
+def test_phase1_uic_with_the_table_keeps_the_papers_user_item_pairs(toy):
+    from recbole_ilm.data.pairs import train_sequences, user_item_pairs
+    from recbole_ilm.trainer.alignment_trainer import AlignmentTrainer
+
+    config, ds, (train, valid, test), model = build("ILM", toy())
+    target = model.alignment_target()
+    assert target.row_user_vectors is None
+    data = AlignmentTrainer(config, target, train._dataset).data
+    assert data.train_rows is None
+    assert np.array_equal(data.pairs["user_item"], user_item_pairs(train_sequences(train._dataset)))

@@ -4,19 +4,26 @@ Batch kinds never mix (in-batch negatives must come from the same kind of pair):
 
 * ``item_text``: items with text -> ITC, ITG, ITM;
 * ``item_item``: consecutive items of a user's training history -> IIC;
-* ``user_item``: a user and one of their training items -> UIC.
+* ``user_item``: a user and one of their training items -> UIC. With ``user_tokens: table`` (the paper's) the user
+  side is the user's row of the CF user table, fitted on all of the user's training items; with any other
+  ``user_tokens`` mode the pairs are the training rows and their targets, and the user side is the vector that mode
+  puts behind the row's user tokens in phase 2 (built from what precedes the target only), so phase 1 trains the
+  Q-Former on the same user vectors phase 2 feeds it.
 """
 
 import math
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 
 from recbole_ilm.alignment import losses as L
 from recbole_ilm.alignment.text import DEC
+from recbole_ilm.data.history import HISTORY_OFFSET, history_offsets
 from recbole_ilm.data.pairs import item_item_pairs, item_text_pairs, train_sequences, user_item_pairs
 from recbole_ilm.errors import ILMConfigError
+
 
 @dataclass
 class AlignmentTarget:
@@ -27,6 +34,8 @@ class AlignmentTarget:
     cf_user: torch.Tensor
     text_tokens: torch.Tensor
     text_lengths: torch.Tensor
+    # user_tokens other than table: training rows (a RecBole Interaction) -> the CF vectors behind their user tokens
+    row_user_vectors: Optional[Callable] = None
 
 
 KIND_LOSSES = {"item_text": ("itc", "itg", "itm"), "item_item": ("iic",), "user_item": ("uic",)}
@@ -36,7 +45,9 @@ ALL_LOSSES = tuple(name for names in KIND_LOSSES.values() for name in names)
 class AlignmentData:
     """Index arrays of the three pair kinds, with a held-out share of the text items for evaluation."""
 
-    def __init__(self, text_lengths, text_tokens, train_dataset, eval_ratio, seed):
+    def __init__(self, text_lengths, text_tokens, train_dataset, eval_ratio, seed, row_users=False):
+        """``row_users``: user-item pairs are ``(training row, its target)`` (see the module's docstring), read with
+        :meth:`user_rows`; otherwise unique ``(user, item)`` pairs of the training sequences."""
         rng = np.random.default_rng(seed)
         with_text = item_text_pairs(["x" if n > 0 else "" for n in np.asarray(text_lengths)])
         n_eval = int(round(len(with_text) * eval_ratio)) if len(with_text) > 1 else 0
@@ -48,10 +59,26 @@ class AlignmentData:
             "item_item": item_item_pairs(sequences),
             "user_item": user_item_pairs(sequences),
         }
+        self.train_rows = None
+        if row_users:
+            feat = train_dataset.inter_feat
+            self.pairs["user_item"] = np.stack([np.arange(len(feat)), feat[train_dataset.iid_field].numpy()], axis=1)
+            self.train_rows = feat
+            config = train_dataset.config
+            if config["user_tokens"] in ("full_history", "fold_in"):  # the items before each row's ITEM_SEQ window
+                self.row_offsets = torch.as_tensor(history_offsets(config, train_dataset)[0])
         # items with identical text must not be each other's ITM negatives
         _, self.text_group = np.unique(np.asarray(text_tokens), axis=0, return_inverse=True)
         self.text_group = self.text_group.reshape(-1)
         self.items_without_text = int((np.asarray(text_lengths)[1:] == 0).sum())
+
+    def user_rows(self, rows):
+        """The training rows ``rows`` as the loaders give them (with their history offsets), for
+        ``AlignmentTarget.row_user_vectors``."""
+        batch = self.train_rows[rows.cpu()]
+        if hasattr(self, "row_offsets"):
+            batch.update(type(batch)({HISTORY_OFFSET: self.row_offsets[rows.cpu()]}))
+        return batch
 
     def size(self, kind):
         return len(self.pairs[kind])
@@ -103,22 +130,23 @@ def _chance(masks, columns):
     return L.contrastive_chance(a2b, b2a) if a2b is not None else math.log(columns)
 
 
-def batch_losses(target, kind, batch, losses, text_group=None, generator=None):
+def batch_losses(target, kind, batch, losses, text_group=None, generator=None, users=None):
     """``({loss name: value}, {loss name: chance level})`` of the active losses for one batch of ``kind``.
 
     The chance level is the loss of a target that has learnt nothing (``ln`` of the candidates per row for the
     contrastive losses, the entropy of the positive share for ITM; none for ITG), so a loss that does not learn
     is visible next to it. ``text_group[item]`` (a tensor) marks items with identical text, which are never each
-    other's negatives (ITC, ITM).
+    other's negatives (ITC, ITM). ``users``: for a ``user_item`` batch of training rows, the rows' user vectors
+    (``[B, d]``); otherwise the user side is the CF user table's row of ``batch[:, 0]``.
     """
     qformer = target.qformer
     temp = qformer.temperature()
     out, chance = {}, {}
     if kind in ("item_item", "user_item"):
         a, b = batch[:, 0], batch[:, 1]
-        table_a = target.cf_item if kind == "item_item" else target.cf_user
+        side_a = target.cf_item[a] if kind == "item_item" else users if users is not None else target.cf_user[a]
         loss_fn, name = (L.iic_loss, "iic") if kind == "item_item" else (L.uic_loss, "uic")
-        out[name], *masks = loss_fn(qformer.item_features(table_a[a]), qformer.item_features(target.cf_item[b]),
+        out[name], *masks = loss_fn(qformer.item_features(side_a), qformer.item_features(target.cf_item[b]),
                                     temp, a, b, return_masks=True)
         chance[name] = _chance(masks, len(batch))
         return out, chance

@@ -14,6 +14,7 @@ from recbole_ilm.alignment.qformer import ItemQFormer
 from recbole_ilm.alignment.text import ItemTextTable
 from recbole_ilm.data.item_text import item_texts
 from recbole_ilm.model.base import FrozenLLMRecommender
+from recbole_ilm.retrieval.user_tokens import row_user_vectors
 
 
 class QFormerAdaptor(nn.Module):
@@ -55,6 +56,8 @@ class ILM(FrozenLLMRecommender):
         return (0, 1, 2)
 
     def alignment_target(self):
-        """What phase 1 trains and reads: the Q-Former, the CF tables and the item texts."""
+        """What phase 1 trains and reads: the Q-Former, the CF tables and the item texts (and, unless
+        ``user_tokens: table``, the vectors behind a training row's user tokens, for UIC)."""
+        rows = None if self.config["user_tokens"] == "table" else (lambda batch: row_user_vectors(self, batch))
         return AlignmentTarget(self.item_encoder.qformer, self.cf_item, self.cf_user, self.text_tokens,
-                               self.text_lengths)
+                               self.text_lengths, rows)

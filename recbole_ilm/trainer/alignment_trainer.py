@@ -48,7 +48,8 @@ class AlignmentTrainer:
         weights = config["phase1_loss_weights"] or {}
         self.weights = {name: float(weights.get(name, 1.0)) for name in self.losses}
         self.data = AlignmentData(target.text_lengths.cpu().numpy(), target.text_tokens.cpu().numpy(), train_dataset,
-                                  config["phase1_eval_ratio"], config["seed"])
+                                  config["phase1_eval_ratio"], config["seed"],
+                                  row_users=target.row_user_vectors is not None)
         self.kinds = active_kinds(config["phase1_schedule"], self.losses, self.data)
         self.text_group = torch.as_tensor(self.data.text_group, device=target.cf_item.device)
         self.rank, self.world = _process_group()
@@ -79,7 +80,9 @@ class AlignmentTrainer:
         self.logger.info(
             set_color("Phase 1 data", "pink")
             + f": item-text {d.size('item_text')} (+{len(d.eval_items)} held out), item-item {d.size('item_item')}, "
-            f"user-item {d.size('user_item')}, items without text {d.items_without_text}; "
+            f"user-item {d.size('user_item')}" + (f" (training rows, user_tokens: {self.config['user_tokens']})"
+                                                  if d.train_rows is not None else "")
+            + f", items without text {d.items_without_text}; "
             f"losses {self.losses}, batch schedule {self.kinds}"
         )
 
@@ -94,9 +97,13 @@ class AlignmentTrainer:
         for _ in steps:
             kind = self.kinds[self.step % len(self.kinds)]
             batch = self.data.sample(kind, self.config["phase1_batch_size"], self.rng).to(self.target.cf_item.device)
+            users = None
+            if kind == "user_item" and self.data.train_rows is not None:
+                with torch.no_grad():  # fixed inputs: built from the CF tables, which phase 1 does not train
+                    users = self.target.row_user_vectors(self.data.user_rows(batch[:, 0]))
             with precision(self.config, self.target.cf_item.device):
                 values, chances = batch_losses(self.target, kind, batch, self.losses, self.text_group,
-                                               self.generator)
+                                               self.generator, users)
             meter.add(len(batch), 0)
             loss = sum(self.weights[name] * value for name, value in values.items())
             if torch.isnan(loss):
