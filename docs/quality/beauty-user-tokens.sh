@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Amazon Beauty: user_tokens table vs full_history on the best Beauty configuration (SASRec's item table as the CF
 # input, item_head_cf, SASRec's user vector distilled, GRU4Rec seed 2020's scores distilled, 12 phase-2 epochs).
-# Written in the twenty-sixth session (2026-12-07) for a later one; not run yet. On a fresh 2-core box the
+# Written in the twenty-sixth session (2026-12-07), started in the twenty-seventh. On a fresh 2-core box the
 # prerequisites alone take about 3 h of CPU (GRU4Rec ~55 min, phase-0 backbone ~78 min, SASRec ~48 min), each cached
 # (/work/ckpt, /work/ilm_cache) and skipped when present; each 12-epoch cell takes ~40 min. One torch process at a
 # time; finished cells are not re-run; a killed phase-2 cell resumes with --set resume=saved/<its>.resume.pth.
@@ -18,12 +18,14 @@ if [ ! -f "$TEACHER" ]; then  # the teacher, as in the fifth session's cell (Rec
   python -m recbole_ilm.experiments.benchmark "${BASE[@]}" --out "$OUT_ROOT/beauty-rebuild-3" --models GRU4Rec
   cp "$(ls -t saved/GRU4Rec-*.pth | head -1)" "$TEACHER"
 fi
-# the phase-0 backbone alone (cached for the cells below); compare its test ranks with beauty-rebuild-2's
-python -m recbole_ilm.experiments.benchmark "${BASE[@]}" --out "$OUT_ROOT/beauty-rebuild-3" --models BackboneOnly
 BEST=("${BASE[@]}" --models ILM-rand-head-distill --set item_head_negatives=1024 --set item_head_id_embedding=True
       --set cf_source=checkpoint --set cf_checkpoint=SASRec --set item_head_cf=True --set distill_top_items=20
       --set distill_checkpoint="$TEACHER" --set distill_user_weight=1.0 --set epochs=12 --set stopping_step=30)
+# the first cell trains SASRec (cf_checkpoint, not resumable) before the phase-0 backbone (resumable, one resume
+# point per epoch), so a session that ends in the middle loses at most one backbone epoch; both are cached
 python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-user-tokens-table"
+# the phase-0 backbone alone (from the cache): compare its test ranks with beauty-rebuild-2's
+python -m recbole_ilm.experiments.benchmark "${BASE[@]}" --out "$OUT_ROOT/beauty-rebuild-3" --models BackboneOnly
 python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-user-tokens-full-history" \
     --set user_tokens=full_history
 # then: python -m recbole_ilm.experiments.paired <table cell .json> <full_history cell .json>, and the fusion tool on
