@@ -30,3 +30,7 @@ python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty
     --set user_tokens=full_history
 # then: python -m recbole_ilm.experiments.paired <table cell .json> <full_history cell .json>, and the fusion tool on
 # each phase-2 checkpoint (section "`item_head_cf` at 12 phase-2 epochs" of docs/results.md)
+# ILM > ILM-rand under the same user tokens (added in the twenty-seventh session): phase 1 before the full_history
+# cell; its UIC pairs each training row with its target and reads the row's full_history vector, as phase 2 does
+python -m recbole_ilm.experiments.benchmark "${BEST[@]/ILM-rand-head-distill/ILM-head-distill}" \
+    --out "$OUT_ROOT/beauty-best-user-tokens-full-history" --set user_tokens=full_history
