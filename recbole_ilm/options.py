@@ -127,6 +127,8 @@ SPEC = {
     "phase": ("phase or null", None, "Run only this phase (0 backbone, 1 alignment, 2 retrieval); ~ = all."),
     "init_checkpoint": ("string or null", None, "Checkpoint to start from (e.g. a phase-1 file for phase: 2)."),
     "resume": ("string or null", None, "A *.resume.pth file of an interrupted run: continue where it stopped."),
+    "resume_file": ("string or null", None, "Where a fresh run writes its resume points; ~ = <checkpoint_dir>/<model>-"
+                    "<dataset>-<time>.resume.pth (a resumed run keeps writing to the file it resumed from)."),
     "beam_size": ("positive int", None, "Beams for eval_mode beam / beam_constrained."),
     "eval_mode": ("string", {"full_sort", "beam", "beam_constrained"}, "Test protocol."),
     "retrieval_head": ("string", {"generative", "item_tokens", "hybrid"}, "Phase 2: generative = the LLM spells "

@@ -69,3 +69,40 @@ def test_benchmark_smoke_writes_table_chart_and_resumes(tmp_path):
                             cwd=tmp_path, env=env, timeout=300)
     assert report.returncode == 0 and "[run ]" not in report.stdout and "| GRU4Rec |" not in report.stdout
     assert "| SASRec | 1 |" in report.stdout and "| ILM-rand | 1 |" in report.stdout  # the folder's other cell
+
+
+def test_a_killed_llm_cell_continues_from_its_last_epoch_when_the_command_runs_again(tmp_path):
+    """The harness gives each LLM cell a resume file of its own: killed after a phase-2 epoch, the same command
+    continues from there and ends with the uninterrupted cell's numbers; the resume file goes once the cell is done."""
+    from conftest import toy_config, write_toy_dataset
+
+    root = str(tmp_path / "data")
+    write_toy_dataset(root, name="big", n_users=60, n_items=30, per_user=12)
+    config = toy_config(root, str(tmp_path / "saved"), epochs=3, backbone_epochs=1, stopping_step=10,
+                        train_batch_size=16)
+    sets = sum((["--set", f"{key}={json.dumps(value)}"] for key, value in config.items()), [])  # JSON is YAML
+
+    def bench(out, kill_after=None):
+        env = {**os.environ, "PYTHONPATH": ROOT}
+        env.pop("RECBOLE_ILM_KILL_AFTER", None)
+        if kill_after:
+            env["RECBOLE_ILM_KILL_AFTER"] = kill_after  # the cell's process SIGKILLs itself after that resume point
+        cmd = [sys.executable, "-m", "recbole_ilm.experiments.benchmark", "--models", "ILM-rand", "--datasets", "big",
+               "--seeds", "1", "--out", str(tmp_path / out), "--protocols", "", *sets]
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+
+    def cell(out):
+        path = tmp_path / out / "cells" / "big" / "ILM-rand-seed1.json"
+        return json.load(open(path)) if path.exists() else None
+
+    assert bench("whole").returncode == 0 and "resumed_after" not in cell("whole")
+    killed = bench("killed", kill_after="2:1")
+    assert "[fail] big ILM-rand seed 1" in killed.stderr and cell("killed") is None
+    [resume] = glob.glob(str(tmp_path / "saved" / "benchmark-resume" / "ILM-rand-big-seed1-*.resume.pth"))
+    assert json.load(open(resume + ".json")) == {"phase": 2, "epoch": 1}
+    assert bench("killed").returncode == 0
+    done, whole = cell("killed"), cell("whole")
+    assert done["resumed_after"] == {"phase": 2, "epoch": 1}
+    assert done["test"] == whole["test"] and done["valid"] == whole["valid"]
+    assert done["stats"]["examples_seen"] == whole["stats"]["examples_seen"]  # the epochs before the kill count
+    assert os.listdir(tmp_path / "saved" / "benchmark-resume") == []

@@ -5,11 +5,14 @@
 
 Every cell runs in its own process and leaves ``<out>/cells/<dataset>/<model>-seed<seed>.json`` (RecBole's test
 result, extra protocols for the LLM models, wall time); finished cells are not re-run, so an interrupted benchmark
-resumes where it stopped. The table (``<out>/results.md``) and chart cover every finished cell in ``<out>``, this run's
-models first. ``--smoke`` swaps in tiny settings (minutes on a CPU) to test the harness itself.
+resumes where it stopped, and an LLM cell killed mid-run continues from its last finished epoch when the same command
+runs again (its resume point: ``<checkpoint_dir>/benchmark-resume/``, removed once the cell is done). The table
+(``<out>/results.md``) and chart cover every finished cell in ``<out>``, this run's models first. ``--smoke`` swaps
+in tiny settings (minutes on a CPU) to test the harness itself.
 """
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -42,8 +45,19 @@ def cell_path(out, dataset, label, seed):
     return os.path.join(out, "cells", dataset, f"{label}-seed{seed}.json")
 
 
+def cell_resume_path(out, dataset, label, seed, config):
+    """Where an LLM cell writes its resume points: under its checkpoint_dir, named by the cell and a hash of its
+    folder and options, so a cell run again with the same command continues from its last finished epoch, and one
+    with other options starts afresh."""
+    key = json.dumps({"out": os.path.abspath(out), "config": config}, sort_keys=True, default=str)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    folder = os.path.join(config.get("checkpoint_dir") or "saved", "benchmark-resume")
+    return os.path.join(folder, f"{label}-{dataset}-seed{seed}-{digest}.resume.pth")
+
+
 def run_cell(label, dataset, seed, out, overrides, protocols):
-    """Train/test one cell in this process and write its JSON (called in a child process)."""
+    """Train/test one cell in this process and write its JSON (called in a child process). An LLM cell that was
+    killed continues from its last resume point (every finished epoch of phases 0-2) when run again."""
     from recbole_ilm.evaluate import evaluate_checkpoint
     from recbole_ilm.experiments.cell_stats import cell_stats, machine
     from recbole_ilm.quick_start import run_recbole_ilm
@@ -51,6 +65,15 @@ def run_cell(label, dataset, seed, out, overrides, protocols):
 
     model, extra = resolve(label)
     config = {**overrides, **extra, "seed": seed, "show_progress": False}  # a variant's own keys win
+    resumed = resume_path = None
+    if model in LLM_MODELS and not config.get("resume"):
+        resume_path = cell_resume_path(out, dataset, label, seed, config)
+        if os.path.isfile(resume_path):
+            with open(resume_path + ".json") as f:
+                resumed = json.load(f)  # {"phase", "epoch"}: the wall time below is the resumed part's only
+            config = {**config, "resume": resume_path}
+        else:
+            config = {**config, "resume_file": resume_path}
     start = time.time()
     result = run_recbole_ilm(model=model, dataset=dataset, config_dict=config, after_test=cell_stats)
     stats = result["after_test"]
@@ -63,6 +86,8 @@ def run_cell(label, dataset, seed, out, overrides, protocols):
               "train_and_test_seconds": round(time.time() - start, 1),
               "throughput": {str(k): v for k, v in (result.get("throughput") or {}).items()},
               "machine": machine()}
+    if resumed:
+        record["resumed_after"] = resumed
     if result["saved_model_file"] and recbole_model_class(model) is not None:  # e.g. SASRec: reusable by name
         store_trained(result["saved_model_file"], {k: record[k] for k in ("valid", "test")} |
                       {"seconds": record["train_and_test_seconds"]})
@@ -77,6 +102,10 @@ def run_cell(label, dataset, seed, out, overrides, protocols):
     with open(path + ".tmp", "w") as f:
         json.dump(record, f, indent=1)
     os.replace(path + ".tmp", path)
+    if resume_path:  # the cell is done: its resume point is not needed any more
+        for leftover in (resume_path, resume_path + ".json"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
 
 
 def mean_se(values):

@@ -163,7 +163,7 @@ class ResumePoints:
         path = self.config["resume"]
         if not path:
             name = f"{self.config['model']}-{self.config['dataset']}-{run_stamp()}.resume.pth"
-            self.resume_file = os.path.join(self.checkpoint_dir, name)
+            self.resume_file = self.config["resume_file"] or os.path.join(self.checkpoint_dir, name)
             return None
         state = read_checkpoint(path)
         if "rng" not in state:
