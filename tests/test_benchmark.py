@@ -77,9 +77,8 @@ def test_a_killed_llm_cell_continues_from_its_last_epoch_when_the_command_runs_a
     from conftest import toy_config, write_toy_dataset
 
     root = str(tmp_path / "data")
-    write_toy_dataset(root, name="big", n_users=60, n_items=30, per_user=12)
-    config = toy_config(root, str(tmp_path / "saved"), epochs=3, backbone_epochs=1, stopping_step=10,
-                        train_batch_size=16)
+    write_toy_dataset(root, name="big")
+    config = toy_config(root, str(tmp_path / "saved"), epochs=2, stopping_step=10, train_batch_size=16)
     sets = sum((["--set", f"{key}={json.dumps(value)}"] for key, value in config.items()), [])  # JSON is YAML
 
     def bench(out, kill_after=None):
@@ -96,13 +95,13 @@ def test_a_killed_llm_cell_continues_from_its_last_epoch_when_the_command_runs_a
         return json.load(open(path)) if path.exists() else None
 
     assert bench("whole").returncode == 0 and "resumed_after" not in cell("whole")
-    killed = bench("killed", kill_after="2:1")
+    killed = bench("killed", kill_after="2:0")
     assert "[fail] big ILM-rand seed 1" in killed.stderr and cell("killed") is None
     [resume] = glob.glob(str(tmp_path / "saved" / "benchmark-resume" / "ILM-rand-big-seed1-*.resume.pth"))
-    assert json.load(open(resume + ".json")) == {"phase": 2, "epoch": 1}
+    assert json.load(open(resume + ".json")) == {"phase": 2, "epoch": 0}
     assert bench("killed").returncode == 0
     done, whole = cell("killed"), cell("whole")
-    assert done["resumed_after"] == {"phase": 2, "epoch": 1}
+    assert done["resumed_after"] == {"phase": 2, "epoch": 0}
     assert done["test"] == whole["test"] and done["valid"] == whole["valid"]
     assert done["stats"]["examples_seen"] == whole["stats"]["examples_seen"]  # the epochs before the kill count
     assert os.listdir(tmp_path / "saved" / "benchmark-resume") == []
