@@ -59,7 +59,7 @@ class AlignmentData:
             "item_item": item_item_pairs(sequences),
             "user_item": user_item_pairs(sequences),
         }
-        self.train_rows = None
+        self.train_rows = self.row_offsets = None
         if row_users:
             feat = train_dataset.inter_feat
             self.pairs["user_item"] = np.stack([np.arange(len(feat)), feat[train_dataset.iid_field].numpy()], axis=1)
@@ -76,7 +76,7 @@ class AlignmentData:
         """The training rows ``rows`` as the loaders give them (with their history offsets), for
         ``AlignmentTarget.row_user_vectors``."""
         batch = self.train_rows[rows.cpu()]
-        if hasattr(self, "row_offsets"):
+        if self.row_offsets is not None:
             batch.update(type(batch)({HISTORY_OFFSET: self.row_offsets[rows.cpu()]}))
         return batch
 

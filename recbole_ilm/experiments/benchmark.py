@@ -181,7 +181,9 @@ def machines(cells):
     """The machines the cells ran on (CPU, its kernels' instruction set, GPU), for the report's header."""
     found = {f"{m['cpu']} ({m['cpu_capability']}" + (f", {m['gpu']})" if m["gpu"] else ")")
              for c in cells if (m := c.get("machine"))}
-    return f"Cells ran on: {'; '.join(sorted(found))}." if found else "Cells record no machine (run before it was kept)."
+    if not found:
+        return "Cells record no machine (run before it was kept)."
+    return f"Cells ran on: {'; '.join(sorted(found))}."
 
 
 def markdown(out, datasets, labels, seeds):
