@@ -57,6 +57,7 @@ def test_benchmark_smoke_writes_table_chart_and_resumes(tmp_path):
     assert cell["config"]["phase1_epochs"] == 0 and 0 <= cell["test"]["ndcg@10"] <= 1
     # what it ran on, the kernels' instruction set included (it changes a long training's weights)
     assert cell["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and cell["machine"]["cpu"]
+    assert os.path.isfile(cell["checkpoint"])  # the trained model, e.g. for the fusion tool
     assert f"({torch.backends.cpu.get_cpu_capability()})" in table.splitlines()[1]
     # the SASRec cell's checkpoint is stored where cf_checkpoint: SASRec (same recipe and seed) looks for it
     [stored] = glob.glob(str(tmp_path / "saved" / "ilm_cache" / "ml-100k" / "recbole-SASRec-*" / "meta.json"))

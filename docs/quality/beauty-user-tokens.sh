@@ -28,9 +28,18 @@ python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty
 python -m recbole_ilm.experiments.benchmark "${BASE[@]}" --out "$OUT_ROOT/beauty-rebuild-3" --models BackboneOnly
 python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-user-tokens-full-history" \
     --set user_tokens=full_history
-# then: python -m recbole_ilm.experiments.paired <table cell .json> <full_history cell .json>, and the fusion tool on
-# each phase-2 checkpoint (section "`item_head_cf` at 12 phase-2 epochs" of docs/results.md)
 # ILM > ILM-rand under the same user tokens (added in the twenty-seventh session): phase 1 before the full_history
 # cell; its UIC pairs each training row with its target and reads the row's full_history vector, as phase 2 does
 python -m recbole_ilm.experiments.benchmark "${BEST[@]/ILM-rand-head-distill/ILM-head-distill}" \
     --out "$OUT_ROOT/beauty-best-user-tokens-full-history" --set user_tokens=full_history
+# each cell's head fused with the backbone's id likelihood, w chosen on valid (section "`item_head_cf` at 12 phase-2
+# epochs" of docs/results.md); cells run before they recorded their checkpoint need --checkpoint by hand
+for out in beauty-best-user-tokens-table beauty-best-user-tokens-full-history; do
+  for cell in "$OUT_ROOT/$out"/cells/amazon-beauty/ILM-*-seed2020.json; do
+    [ -f "$cell" ] || continue
+    fusion="$OUT_ROOT/$out/$(basename "${cell%.json}")-fusion.json"
+    ckpt=$(python -c 'import json, sys; print(json.load(open(sys.argv[1])).get("checkpoint") or "")' "$cell")
+    [ -f "$fusion" ] || [ -z "$ckpt" ] || python -m recbole_ilm.experiments.fusion --checkpoint "$ckpt" --out "$fusion"
+  done
+done
+# then: python -m recbole_ilm.experiments.paired <cell or fusion .json> <cell or fusion .json>

@@ -85,7 +85,7 @@ def run_cell(label, dataset, seed, out, overrides, protocols):
               "valid": {k: float(v) for k, v in (result["best_valid_result"] or {}).items()},
               "train_and_test_seconds": round(time.time() - start, 1),
               "throughput": {str(k): v for k, v in (result.get("throughput") or {}).items()},
-              "machine": machine()}
+              "machine": machine(), "checkpoint": result["saved_model_file"]}
     if resumed:
         record["resumed_after"] = resumed
     if result["saved_model_file"] and recbole_model_class(model) is not None:  # e.g. SASRec: reusable by name
