@@ -1,7 +1,7 @@
 """How much of a row's own target the CF vector behind the prompt's user tokens carries (``user_tokens``).
 
     python docs/quality/user_token_leak.py -d amazon-beauty --set data_path=../shared/datasets \
-        [--set cf_source=checkpoint --set cf_checkpoint=<SASRec .pth>] [--set ilm_cache_dir=...]
+        [--set cf_source=checkpoint --set cf_checkpoint=<SASRec .pth, or SASRec>] [--set ilm_cache_dir=...]
 
 The user tokens are the Q-Former's encoding of one CF vector per prompt. ``user_tokens: table`` takes the user's row
 of the CF user table, which is fitted on (iALS) or averaged over (a checkpoint without a user table) all of the
@@ -29,6 +29,7 @@ from recbole_ilm.config import Config
 from recbole_ilm.data.history import history_offsets, training_sequences
 from recbole_ilm.experiments.common import parse_set
 from recbole_ilm.retrieval.user_tokens import fold_in_map
+from recbole_ilm.trained_baselines import resolve_named_checkpoints
 
 
 def target_ranks(vectors, items, seq, targets, batch=2048):
@@ -59,7 +60,9 @@ def main():
     args = parser.parse_args()
     config = Config(model="ILM", dataset=args.dataset, config_dict={"show_progress": False, **parse_set(args.set)})
     init_seed(config["seed"], config["reproducibility"])
-    train, valid, test = data_preparation(config, create_dataset(config))
+    dataset = create_dataset(config)
+    resolve_named_checkpoints(config, dataset)  # cf_checkpoint: SASRec -> its cached checkpoint, as a run reads it
+    train, valid, test = data_preparation(config, dataset)
     raw_users, raw_items = get_cf_embeddings(config, train._dataset)
     users, items = normalised_table(raw_users).numpy(), normalised_table(raw_items).numpy()
     solve = fold_in_map(config, raw_users, raw_items).numpy() if (config["cf_source"] or "ials") == "ials" else None
