@@ -13,6 +13,17 @@ TEACHER=/work/ckpt/GRU4Rec-amazon-beauty-seed2020-amd.pth
 BASE=(--datasets amazon-beauty --protocols "" --seeds 2020 --set backbone_epochs=20 --set backbone_seed=2020
       --set backbone_stopping_step=3 --set data_path="$DATA" --set ilm_cache_dir=/work/ilm_cache
       --set item_indexing=text --set GRU4Rec:epochs=50)
+# each finished cell's head fused with the backbone's id likelihood, w chosen on valid (section "`item_head_cf` at 12
+# phase-2 epochs" of docs/results.md), right after the cell so that a session ending later keeps it
+fuse() {
+  local out=$1 cell fusion ckpt
+  for cell in "$OUT_ROOT/$out"/cells/amazon-beauty/ILM-*-seed2020.json; do
+    [ -f "$cell" ] || continue
+    fusion="$OUT_ROOT/$out/$(basename "${cell%.json}")-fusion.json"
+    ckpt=$(python -c 'import json, sys; print(json.load(open(sys.argv[1])).get("checkpoint") or "")' "$cell")
+    [ -f "$fusion" ] || [ -z "$ckpt" ] || python -m recbole_ilm.experiments.fusion --checkpoint "$ckpt" --out "$fusion"
+  done
+}
 mkdir -p /work/ckpt
 if [ ! -f "$TEACHER" ]; then  # the teacher, as in the fifth session's cell (RecBole saves saved/GRU4Rec-<time>.pth)
   python -m recbole_ilm.experiments.benchmark "${BASE[@]}" --out "$OUT_ROOT/beauty-rebuild-3" --models GRU4Rec
@@ -24,22 +35,15 @@ BEST=("${BASE[@]}" --models ILM-rand-head-distill --set item_head_negatives=1024
 # the first cell trains SASRec (cf_checkpoint, not resumable) before the phase-0 backbone (resumable, one resume
 # point per epoch), so a session that ends in the middle loses at most one backbone epoch; both are cached
 python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-user-tokens-table"
+fuse beauty-best-user-tokens-table
 # the phase-0 backbone alone (from the cache): compare its test ranks with beauty-rebuild-2's
 python -m recbole_ilm.experiments.benchmark "${BASE[@]}" --out "$OUT_ROOT/beauty-rebuild-3" --models BackboneOnly
 python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-user-tokens-full-history" \
     --set user_tokens=full_history
+fuse beauty-best-user-tokens-full-history
 # ILM > ILM-rand under the same user tokens (added in the twenty-seventh session): phase 1 before the full_history
 # cell; its UIC pairs each training row with its target and reads the row's full_history vector, as phase 2 does
 python -m recbole_ilm.experiments.benchmark "${BEST[@]/ILM-rand-head-distill/ILM-head-distill}" \
     --out "$OUT_ROOT/beauty-best-user-tokens-full-history" --set user_tokens=full_history
-# each cell's head fused with the backbone's id likelihood, w chosen on valid (section "`item_head_cf` at 12 phase-2
-# epochs" of docs/results.md); cells run before they recorded their checkpoint need --checkpoint by hand
-for out in beauty-best-user-tokens-table beauty-best-user-tokens-full-history; do
-  for cell in "$OUT_ROOT/$out"/cells/amazon-beauty/ILM-*-seed2020.json; do
-    [ -f "$cell" ] || continue
-    fusion="$OUT_ROOT/$out/$(basename "${cell%.json}")-fusion.json"
-    ckpt=$(python -c 'import json, sys; print(json.load(open(sys.argv[1])).get("checkpoint") or "")' "$cell")
-    [ -f "$fusion" ] || [ -z "$ckpt" ] || python -m recbole_ilm.experiments.fusion --checkpoint "$ckpt" --out "$fusion"
-  done
-done
+fuse beauty-best-user-tokens-full-history
 # then: python -m recbole_ilm.experiments.paired <cell or fusion .json> <cell or fusion .json>
