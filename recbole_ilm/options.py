@@ -62,14 +62,16 @@ SPEC = {
                          "text-only backbone)."),
     "prompt_user_id": ("bool", None, "False leaves the user's id (and its user tokens) out of every prompt, so no "
                        "model can tie a user's training rows to each other through it (sequential task only)."),
-    "user_tokens": ("string", {"table", "history", "full_history", "fold_in"}, "The CF vector behind a prompt's "
-                    "user tokens: table = the user's row of the CF user table (the paper; fitted on all of the "
-                    "user's training items, a training row's own target among them); history = the mean of the CF "
-                    "vectors of the row's history items, only what precedes its target; full_history = the same "
-                    "mean over every item of the user before the target, not only the MAX_ITEM_LIST_LENGTH the row "
-                    "shows; fold_in = iALS's own user solve on those items (the table's vector without the row's "
-                    "future; cf_source ials, ials_alpha 1). Unless table, phase 1's UIC pairs each training row with "
-                    "its target and reads the same vector."),
+    "user_tokens": ("string", {"table", "history", "full_history", "fold_in", "cf_model"},
+                    "The CF vector behind a prompt's user tokens: table = the user's row of the CF user table (the "
+                    "paper; fitted on all of the user's training items, a training row's own target among them); "
+                    "history = the mean of the CF vectors of the row's history items, only what precedes its target; "
+                    "full_history = the same mean over every item of the user before the target, not only the "
+                    "MAX_ITEM_LIST_LENGTH the row shows; fold_in = iALS's own user solve on those items (the table's "
+                    "vector without the row's future; cf_source ials, ials_alpha 1); cf_model = the cf_checkpoint "
+                    "model's own user vector of the row's history (e.g. SASRec's sequence encoder on ITEM_SEQ; "
+                    "cf_source checkpoint), in the CF table's geometry. Unless table, phase 1's UIC pairs each "
+                    "training row with its target and reads the same vector."),
     "prompt_vocab_size": ("positive int", None, "Target size of the plugin's SentencePiece vocabulary."),
     "train_tasks": ("dict of non-negative numbers", None, "Task sampling weights for training prompts."),
     "eval_task": ("string", {"sequential", "straightforward"}, "Task scored by RecBole's evaluator."),

@@ -69,13 +69,14 @@ def teacher_item_scale(teacher):
     return table_scale(teacher.item_embedding.weight.detach()).to(teacher.item_embedding.weight.device)
 
 
-def check_user_teacher(config, teacher, cf_item):
-    """Refuse ``distill_user_weight``'s teacher (the ``cf_checkpoint`` model) where the head's CF term cannot stand for
-    its scores: scores that are not user vector · item table, or an item table that is not the model's CF table."""
+def check_user_teacher(config, teacher, cf_item, option="distill_user_weight",
+                       fix="use distill_user_weight: 0 (the score distillation, distill_weight, works with any teacher)"):
+    """Refuse the ``cf_checkpoint`` model as the source of user vectors in the CF table's geometry (``option``:
+    ``distill_user_weight``'s teacher, ``user_tokens: cf_model``) where its user vector cannot stand for its scores:
+    scores that are not user vector · item table, or an item table that is not the model's CF table."""
     name, table = type(teacher).__name__, getattr(teacher, "item_embedding", None)
-    fix = "use distill_user_weight: 0 (the score distillation, distill_weight, works with any teacher)"
     if not isinstance(table, torch.nn.Embedding):
-        raise ILMConfigError(f"distill_user_weight distils cf_checkpoint's user vector against its item table, but "
+        raise ILMConfigError(f"{option} reads cf_checkpoint's user vector against its item table, but "
                              f"{name} has no item_embedding table; {fix}")
     from recbole.data.interaction import Interaction
 
@@ -86,11 +87,11 @@ def check_user_teacher(config, teacher, cf_item):
         scores = teacher.full_sort_predict(probe).view(2, -1)
         by_vector = teacher_user_vectors(teacher, probe) @ table.weight.T
     if scores.shape != by_vector.shape or not torch.allclose(scores, by_vector, rtol=1e-4, atol=1e-5):
-        raise ILMConfigError(f"distill_user_weight needs a cf_checkpoint model whose scores are its user vector times "
+        raise ILMConfigError(f"{option} needs a cf_checkpoint model whose scores are its user vector times "
                              f"its item table (SASRec, GRU4Rec, ...); {name}'s are not; {fix}")
     mine = normalised_table(table.weight.detach().cpu())
     if mine.shape != cf_item.shape or not torch.allclose(mine, cf_item.detach().cpu(), rtol=1e-4, atol=1e-6):
-        raise ILMConfigError(f"distill_user_weight: cf_checkpoint's item table is not this model's CF table "
+        raise ILMConfigError(f"{option}: cf_checkpoint's item table is not this model's CF table "
                              f"(cf_item_param picks another table?); {fix}")
 
 
