@@ -46,4 +46,10 @@ fuse beauty-best-user-tokens-full-history
 python -m recbole_ilm.experiments.benchmark "${BEST[@]/ILM-rand-head-distill/ILM-head-distill}" \
     --out "$OUT_ROOT/beauty-best-user-tokens-full-history" --set user_tokens=full_history
 fuse beauty-best-user-tokens-full-history
+# user tokens from SASRec itself (twenty-ninth session): its sequence encoder's user vector of the row's history, in
+# its item table's geometry (user_tokens: cf_model); the head's CF term had copied that vector only in part
+# (docs/quality/head_terms.py on the full_history cell: relative squared error 0.54, bottom third 0.0008 vs 0.0174)
+python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-user-tokens-cf-model" \
+    --set user_tokens=cf_model
+fuse beauty-best-user-tokens-cf-model
 # then: python -m recbole_ilm.experiments.paired <cell or fusion .json> <cell or fusion .json>
