@@ -44,3 +44,18 @@ def moved_by_head_addition(model, batch, name):
     delta = moved[:, 1:] - start[:, 1:]
     assert (delta.abs() > 1e-6).float().mean() > 0.9  # every item moves, not only some
     return moved, delta, seen["hidden"].float()
+
+
+def user_slot_tokens(model, batch):
+    """``{row: [N, D]}`` the prompt embeddings at each row's user slots, in slot order (rows with user slots only)."""
+    import torch
+
+    with torch.no_grad():
+        embeds = model.embed_prompt(batch)
+    out = {}
+    for b in range(embeds.shape[0]):
+        where = (batch["prompt_slot_user"][b] > 0) & (batch["prompt_slot_rank"][b] >= 0)
+        if where.any():
+            order = batch["prompt_slot_rank"][b][where].argsort()
+            out[b] = embeds[b][where][order]
+    return out

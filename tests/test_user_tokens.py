@@ -9,7 +9,7 @@ import pytest
 import torch
 from recbole.data.interaction import Interaction
 
-from helpers import build
+from helpers import build, user_slot_tokens
 from recbole_ilm.cf import get_cf_embeddings, prefix_sums, table_scale
 from recbole_ilm.data.history import history_offsets, training_sequences
 from recbole_ilm.errors import ILMConfigError
@@ -20,19 +20,6 @@ def _history_model(toy, **overrides):
     config, ds, (train, valid, test), model = build("ILM", toy(user_tokens="history", **overrides))
     model.eval()
     return train, valid, model
-
-
-def _user_slot_tokens(model, batch):
-    """``{row: [N, D]}`` the embeddings at each row's user slots, in slot order."""
-    with torch.no_grad():
-        embeds = model.embed_prompt(batch)
-    out = {}
-    for b in range(embeds.shape[0]):
-        where = (batch["prompt_slot_user"][b] > 0) & (batch["prompt_slot_rank"][b] >= 0)
-        if where.any():
-            order = batch["prompt_slot_rank"][b][where].argsort()
-            out[b] = embeds[b][where][order]
-    return out
 
 
 def test_history_vectors_are_the_mean_of_the_rows_history_items_by_hand(toy):
@@ -47,7 +34,7 @@ def test_history_vectors_are_the_mean_of_the_rows_history_items_by_hand(toy):
     norms = [np.linalg.norm(cf[sorted(items)].mean(axis=0)) for items in owned.values()]
     assert model.history_scale.item() == pytest.approx(float(np.mean(norms)), rel=1e-5)
     inter = next(iter(train))
-    tokens = _user_slot_tokens(model, inter)
+    tokens = user_slot_tokens(model, inter)
     assert len(tokens) == len(inter)  # every training prompt names its user (both tasks)
     for b, got in tokens.items():
         history = inter["item_id_list"][b][: int(inter["item_length"][b])]
@@ -62,21 +49,21 @@ def test_history_tokens_never_see_the_target_nor_the_user_table(toy):
     target's nor with the CF user table (whose row holds the target in ``table`` mode)."""
     train, valid, model = _history_model(toy)
     inter = next(iter(train))
-    before = _user_slot_tokens(model, inter)
+    before = user_slot_tokens(model, inter)
     b = next(b for b in range(len(inter))
               if int(inter["item_id"][b]) not in inter["item_id_list"][b][: int(inter["item_length"][b])])
     target = int(inter["item_id"][b])
     with torch.no_grad():
         model.cf_user.normal_()
         model.cf_item[target] += 5.0
-    after = _user_slot_tokens(model, inter)
+    after = user_slot_tokens(model, inter)
     moved = [r for r in before if target in inter["item_id_list"][r][: int(inter["item_length"][r])].tolist()]
     for r in before:
         if r not in moved:
             torch.testing.assert_close(after[r], before[r])
     with torch.no_grad():
         model.cf_item[int(inter["item_id_list"][b][0])] += 5.0
-    assert not torch.allclose(_user_slot_tokens(model, inter)[b], before[b])
+    assert not torch.allclose(user_slot_tokens(model, inter)[b], before[b])
 
 
 def test_table_tokens_are_the_user_tables_row(toy):
@@ -85,7 +72,7 @@ def test_table_tokens_are_the_user_tables_row(toy):
     assert config["user_tokens"] == "table" and not hasattr(model, "history_scale")
     model.eval()
     inter = next(iter(train))
-    for b, got in _user_slot_tokens(model, inter).items():
+    for b, got in user_slot_tokens(model, inter).items():
         with torch.no_grad():
             want = model.encode_entities(model.cf_user[inter["user_id"][b : b + 1]])[0]
         torch.testing.assert_close(got, want)
@@ -164,7 +151,7 @@ def _rows_and_their_past(model, ds, loaders):
     for loader in loaders:
         batch = next(iter(loader))
         inter = batch[0] if isinstance(batch, tuple) else batch
-        tokens = _user_slot_tokens(model, inter)
+        tokens = user_slot_tokens(model, inter)
         assert len(tokens) == len(inter)
         for b, got in tokens.items():
             u, off, n = int(inter["user_id"][b]), int(inter["history_offset"][b]), int(inter["item_length"][b])
@@ -187,7 +174,7 @@ def test_full_history_vectors_are_the_mean_over_the_users_whole_past_by_hand(toy
 def test_full_history_tokens_see_items_before_the_window_and_never_the_target(toy):
     ds, (train, valid, test), model = _full_history_model(toy)
     inter = next(iter(train))
-    before = _user_slot_tokens(model, inter)
+    before = user_slot_tokens(model, inter)
     b = int(torch.nonzero(inter["history_offset"] > 0)[0])
     seqs = _user_sequences(ds)
     u, off, n = int(inter["user_id"][b]), int(inter["history_offset"][b]), int(inter["item_length"][b])
@@ -200,12 +187,12 @@ def test_full_history_tokens_see_items_before_the_window_and_never_the_target(to
             if i not in seqs[u][: off + n]:
                 model.cf_item[i] += 5.0
         model.history_prefix.copy_(_rebuilt_prefix(model, train))
-    torch.testing.assert_close(_user_slot_tokens(model, inter)[b], before[b])
+    torch.testing.assert_close(user_slot_tokens(model, inter)[b], before[b])
     with torch.no_grad():
         model.cf_item.copy_(items)
         model.cf_item[older] += 5.0
         model.history_prefix.copy_(_rebuilt_prefix(model, train))
-    assert not torch.allclose(_user_slot_tokens(model, inter)[b], before[b])
+    assert not torch.allclose(user_slot_tokens(model, inter)[b], before[b])
 
 
 def _rebuilt_prefix(model, train):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import build
+from helpers import build, user_slot_tokens
 from recbole_ilm.errors import ILMConfigError
 from recbole_ilm.quick_start import run_recbole_ilm
 
@@ -33,19 +33,6 @@ def table_mean_norm(reference):
     counts, as in the plugin's normalised CF table)."""
     norms = reference.item_embedding.weight.detach().norm(dim=1)
     return norms[norms > 0].mean()
-
-
-def user_slot_tokens(model, batch):
-    """``{row: [N, D]}`` the embeddings at each row's user slots, in slot order."""
-    with torch.no_grad():
-        embeds = model.embed_prompt(batch)
-    out = {}
-    for b in range(embeds.shape[0]):
-        where = (batch["prompt_slot_user"][b] > 0) & (batch["prompt_slot_rank"][b] >= 0)
-        if where.any():
-            order = batch["prompt_slot_rank"][b][where].argsort()
-            out[b] = embeds[b][where][order]
-    return out
 
 
 def test_cf_model_tokens_are_the_cf_models_user_vector_by_hand(toy, sasrec):
