@@ -52,4 +52,9 @@ fuse beauty-best-user-tokens-full-history
 python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-user-tokens-cf-model" \
     --set user_tokens=cf_model
 fuse beauty-best-user-tokens-cf-model
+# the same with 10x the user-vector distillation (twenty-ninth session): with cf_model the CF term still copied
+# SASRec's user vector only in part (head_terms.py: relative squared error 0.53 at distill_user_weight 1)
+python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-cf-model-user-weight-10" \
+    --set user_tokens=cf_model --set distill_user_weight=10.0
+fuse beauty-best-cf-model-user-weight-10
 # then: python -m recbole_ilm.experiments.paired <cell or fusion .json> <cell or fusion .json>
