@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Amazon Beauty: seeds 2021 and 2022 of the best configuration (docs/results.md, "`user_tokens: table` vs
-# `full_history` on the best configuration", seed 2020 fused 0.0386): ILM-rand-head-distill on SASRec's item table
-# (cf_checkpoint: SASRec, trained per seed), item_head_cf, SASRec's user vector distilled, user_tokens: full_history,
-# 12 phase-2 epochs, then the fusion with the backbone (w on valid). Shared across seeds, as the issue allows: the
+# Amazon Beauty: seeds 2021 and 2022 of the best configuration (docs/results.md, "what the best head's terms rank
+# alone, and user tokens from SASRec itself", seed 2020 fused 0.0411 in ablations/beauty-best-cf-model-user-weight-10):
+# ILM-rand-head-distill on SASRec's item table (cf_checkpoint: SASRec, trained per seed), item_head_cf, SASRec's user
+# vector behind the user tokens (user_tokens: cf_model) and distilled with weight 10, 12 phase-2 epochs, then the
+# fusion with the backbone (w on valid). Moved to that configuration in the twenty-ninth session (it was written for
+# full_history with weight 1, fused 0.0386, and never run). Shared across seeds, as the issue allows: the
 # phase-0 backbone (backbone_seed 2020, cached) and the GRU4Rec teacher (seed 2020's file). Written in the
 # twenty-eighth session (2026-12-07), not run yet.
 # Cost on the 2-core AMD EPYC box: per seed SASRec ≈ 1 h (its cell; the LLM cell then finds it in the cache under
@@ -29,8 +31,8 @@ for seed in ${1:-2021 2022}; do
   python -m recbole_ilm.experiments.benchmark "${BASE[@]}" --seeds "$seed" --models ILM-rand-head-distill \
       --out "$OUT" --set item_head_negatives=1024 --set item_head_id_embedding=True --set cf_source=checkpoint \
       --set cf_checkpoint=SASRec --set item_head_cf=True --set distill_top_items=20 \
-      --set distill_checkpoint="$TEACHER" --set distill_user_weight=1.0 --set epochs=12 --set stopping_step=30 \
-      --set user_tokens=full_history
+      --set distill_checkpoint="$TEACHER" --set distill_user_weight=10.0 --set epochs=12 --set stopping_step=30 \
+      --set user_tokens=cf_model
   cell="$OUT/cells/amazon-beauty/ILM-rand-head-distill-seed$seed.json"
   fusion="$OUT/ILM-rand-head-distill-seed$seed-fusion.json"
   ckpt=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["checkpoint"])' "$cell")
