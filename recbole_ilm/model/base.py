@@ -25,7 +25,7 @@ from recbole_ilm.retrieval.interleave import interleave
 from recbole_ilm.retrieval.user_tokens import register_user_token_buffers, row_user_vectors
 from recbole_ilm.llm.backbone import (build_backbone, freeze, last_hidden_state, load_causal_lm, prompt_positions,
                                       run_llm)
-from recbole_ilm.retrieval.distill import check_user_teacher
+from recbole_ilm.retrieval.distill import check_user_teacher, on_device
 from recbole_ilm.retrieval.head_loss import head_loss
 from recbole_ilm.retrieval.item_head import ItemTokenHead, check_head_options, shared_prefix
 from recbole_ilm.retrieval.score_fusion import fused, log_popularity
@@ -88,10 +88,7 @@ class FrozenLLMRecommender(SequentialRecommender):
         if user_teacher is not None:
             check_user_teacher(self.config, user_teacher, self.cf_item)
         for name, model in (("teacher", teacher), ("user_teacher", user_teacher)):
-            if model is not None:
-                model = model.to(self.device)
-                model.device = self.device  # RecBole models make some tensors on their config's device
-            self.__dict__[name] = model
+            self.__dict__[name] = None if model is None else on_device(model, self.device)
 
     def _check_context(self, config):
         """Refuse, before any training, prompts longer than the LLM's context."""

@@ -59,6 +59,14 @@ def user_distillation_loss(student, teacher_user, scale):
     return ((student.float() - target) ** 2).sum(1).mean() / (target ** 2).sum(1).mean().clamp_min(1e-12)
 
 
+def on_device(model, device):
+    """A frozen RecBole model moved to ``device``, with its ``device`` attribute too (RecBole models make some
+    tensors on their config's device)."""
+    model = model.to(device)
+    model.device = device
+    return model
+
+
 def teacher_user_vectors(teacher, interaction):
     """``[B, d]``: the teacher's user vectors for the batch's histories (its ``forward``)."""
     return teacher.forward(interaction[teacher.ITEM_SEQ], interaction[teacher.ITEM_SEQ_LEN])

@@ -15,7 +15,7 @@ import torch
 from recbole_ilm.cf import history_scale, history_sums, history_vectors, prefix_sums, table_scale
 from recbole_ilm.data.history import HISTORY_OFFSET, training_sequences
 from recbole_ilm.errors import ILMConfigError
-from recbole_ilm.retrieval.distill import check_user_teacher, load_sequential, teacher_item_scale
+from recbole_ilm.retrieval.distill import check_user_teacher, load_sequential, on_device, teacher_item_scale
 
 
 def register_user_token_buffers(model, config, dataset, users, items):
@@ -58,8 +58,7 @@ def cf_model_user_vectors(model, seq, unit=True):
     ``cf_user_model``, divided by ``cf_model_scale`` when ``unit``; zero for an empty history."""
     cf_model = model.cf_user_model
     if cf_model.item_embedding.weight.device != seq.device:
-        model.__dict__["cf_user_model"] = cf_model = cf_model.to(seq.device)
-        cf_model.device = seq.device  # RecBole models make some tensors on their config's device
+        model.__dict__["cf_user_model"] = cf_model = on_device(cf_model, seq.device)
     length = (seq > 0).sum(1)
     vectors = cf_model.forward(seq, length.clamp_min(1)) * model.cf_model_item_scale.to(seq.device)
     vectors = vectors * (length > 0).unsqueeze(1).to(vectors.dtype)
