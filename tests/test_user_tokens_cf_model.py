@@ -117,3 +117,30 @@ def test_a_cf_model_that_does_not_score_by_its_user_vector_is_refused(toy, sasre
     monkeypatch.setattr(SASRec, "full_sort_predict", lambda self, interaction: plain(self, interaction) + 1.0)
     with pytest.raises(ILMConfigError, match="user_tokens: cf_model needs a cf_checkpoint model whose scores"):
         build("ILM", cf_model_config(toy, sasrec))
+
+
+def test_with_the_user_distillation_too_the_cf_checkpoint_is_read_once_and_shared(toy, sasrec, monkeypatch):
+    """user_tokens: cf_model and distill_user_weight both read cf_checkpoint's model: the trainer's user teacher is
+    the one the model built its user tokens with, not a second copy of the file."""
+    import recbole_ilm.retrieval.distill as distill
+    import recbole_ilm.retrieval.user_tokens as user_tokens
+    from recbole_ilm.model.base import FrozenLLMRecommender
+
+    reads, teachers, plain_read, plain_set = [], [], distill.load_sequential, FrozenLLMRecommender.set_teacher
+
+    def read(config, dataset, path, option):
+        reads.append(option)
+        return plain_read(config, dataset, path, option)
+
+    def set_teacher(self, teacher, user_teacher=None):
+        teachers.append((self, user_teacher))
+        return plain_set(self, teacher, user_teacher)
+
+    for module in (distill, user_tokens):
+        monkeypatch.setattr(module, "load_sequential", read)
+    monkeypatch.setattr(FrozenLLMRecommender, "set_teacher", set_teacher)
+    run_recbole_ilm(model="ILM", dataset="toy", config_dict=cf_model_config(
+        toy, sasrec, retrieval_head="item_tokens", item_head_cf=True, distill_user_weight=1.0, distill_weight=0.0))
+    assert reads.count("cf_checkpoint") == 1, reads
+    (model, user_teacher), = teachers
+    assert user_teacher is model.cf_user_model

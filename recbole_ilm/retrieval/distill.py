@@ -103,22 +103,27 @@ def check_user_teacher(config, teacher, cf_item, option="distill_user_weight",
                              f"(cf_item_param picks another table?); {fix}")
 
 
-def load_user_teacher(config, dataset):
+def load_user_teacher(config, dataset, loaded=None):
     """``distill_user_weight``'s teacher: the frozen RecBole sequential model of ``cf_checkpoint`` (None when the
-    weight is 0)."""
+    weight is 0); ``loaded``, that same file's model already read by the model (``user_tokens: cf_model``), is
+    returned instead of reading it again."""
     if not config["distill_user_weight"]:
         return None
     if config["cf_source"] != "checkpoint" or not config["cf_checkpoint"]:
         raise ILMConfigError("distill_user_weight distils the user vector of the model whose item table the CF "
                              "vectors are: set cf_source: checkpoint and cf_checkpoint to a RecBole sequential model "
                              "(e.g. SASRec, trained here once and cached), or distill_user_weight: 0")
+    if loaded is not None:
+        return loaded
     return load_sequential(config, dataset, config["cf_checkpoint"], "cf_checkpoint")
 
 
-def load_teachers(config, dataset):
+def load_teachers(config, dataset, model=None):
     """``(teacher, user_teacher)`` for :meth:`set_teacher`: distill_checkpoint's and cf_checkpoint's models (None
-    where their weight is 0)."""
-    return load_teacher(config, dataset), load_user_teacher(config, dataset)
+    where their weight is 0); the cf_checkpoint model that ``model`` already holds for its user tokens
+    (``cf_user_model``) is shared, not read twice."""
+    loaded = None if model is None else model.__dict__.get("cf_user_model")
+    return load_teacher(config, dataset), load_user_teacher(config, dataset, loaded)
 
 
 def load_teacher(config, dataset):

@@ -238,7 +238,7 @@ class ILMTrainer(ResumePoints, CheckpointCompatMixin, Trainer):
         resume = self._open_resume()
         self._start_point(resume)
         if RETRIEVAL in phases:  # read before any training, so a bad distill_checkpoint stops the run at once
-            self.model.set_teacher(*load_teachers(self.config, train_data.dataset))
+            self.model.set_teacher(*load_teachers(self.config, train_data.dataset, self.model))
         trained = False
         for phase in phases:
             if resume is not None and phase < resume["phase"]:
