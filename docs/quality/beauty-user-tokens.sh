@@ -57,4 +57,16 @@ fuse beauty-best-user-tokens-cf-model
 python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-cf-model-user-weight-10" \
     --set user_tokens=cf_model --set distill_user_weight=10.0
 fuse beauty-best-cf-model-user-weight-10
+# the weight itself (thirtieth session; 10 was the first value tried): 30, chosen against 10 on valid NDCG@10
+python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-cf-model-user-weight-30" \
+    --set user_tokens=cf_model --set distill_user_weight=30.0
+fuse beauty-best-cf-model-user-weight-30
+# phase 1 under the new best (ILM vs ILM-rand; with full_history and weight 1 it cost -0.0013 +- 0.0005 fused)
+python -m recbole_ilm.experiments.benchmark "${BEST[@]/ILM-rand-head-distill/ILM-head-distill}" \
+    --out "$OUT_ROOT/beauty-best-cf-model-user-weight-10" --set user_tokens=cf_model --set distill_user_weight=10.0
+fuse beauty-best-cf-model-user-weight-10
+# weight 10 with full_history's user tokens: is SASRec's vector behind the user tokens needed, or only the weight?
+python -m recbole_ilm.experiments.benchmark "${BEST[@]}" --out "$OUT_ROOT/beauty-best-full-history-user-weight-10" \
+    --set user_tokens=full_history --set distill_user_weight=10.0
+fuse beauty-best-full-history-user-weight-10
 # then: python -m recbole_ilm.experiments.paired <cell or fusion .json> <cell or fusion .json>
