@@ -6,7 +6,8 @@
 # fusion with the backbone (w on valid). Moved to that configuration in the twenty-ninth session (it was written for
 # full_history with weight 1, fused 0.0386, and never run). Shared across seeds, as the issue allows: the
 # phase-0 backbone (backbone_seed 2020, cached) and the GRU4Rec teacher (seed 2020's file). Written in the
-# twenty-eighth session (2026-12-07), not run yet.
+# twenty-eighth session (2026-12-07); seed 2021 ran in the thirtieth (fused 0.0411, 6,297 s of which 3,179 s its
+# SASRec), seed 2022 not yet.
 # Cost on the 2-core AMD EPYC box: per seed SASRec ≈ 1 h (its cell; the LLM cell then finds it in the cache under
 # the same recipe: epochs 200, stopping_step 10, the run's seed) + the LLM cell ≈ 55 min + fusion ≈ 4 min. On a
 # fresh box add ≈ 1 h 45 min for the GRU4Rec teacher and the backbone (beauty-user-tokens.sh rebuilds both).
